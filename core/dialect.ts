@@ -1,0 +1,82 @@
+import { type DialectAdapter, type Kysely, MssqlAdapter, MysqlAdapter, PostgresAdapter, SqliteAdapter } from "kysely";
+
+/**
+ * The SQL dialects Kysera knows. MariaDB uses `"mysql"`.
+ */
+export type DialectName = "postgres" | "mysql" | "sqlite" | "mssql";
+
+const ADAPTER_NAMES: Record<string, DialectName> = {
+  PostgresAdapter: "postgres",
+  MysqlAdapter: "mysql",
+  SqliteAdapter: "sqlite",
+  MssqlAdapter: "mssql",
+};
+
+/**
+ * Learns the dialect of a Kysely instance (or transaction) from its adapter,
+ * never from SQL text.
+ *
+ * Adapters are recognised by class (Kysely's four built-in adapters and any
+ * subclass, such as those of third-party dialects built on them) and, when a
+ * second copy of Kysely is loaded, by the class name.
+ *
+ * @param db A Kysely instance, a transaction or anything exposing `getExecutor()`.
+ * @returns The dialect name.
+ * @throws {TypeError} When the adapter is none of Kysely's built-in ones.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { getDialect } from "@kysera/kysera/core";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<Record<string, never>>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * console.log(getDialect(db)); // "sqlite"
+ * await db.destroy();
+ * ```
+ */
+export function getDialect(db: Pick<Kysely<never>, "getExecutor">): DialectName {
+  return dialectOfAdapter(db.getExecutor().adapter);
+}
+
+/**
+ * Names the dialect of a Kysely `DialectAdapter`.
+ *
+ * @param adapter The adapter, as `db.getExecutor().adapter` returns it.
+ * @returns The dialect name.
+ * @throws {TypeError} When the adapter is none of Kysely's built-in ones.
+ *
+ * @example
+ * ```ts
+ * import { PostgresAdapter } from "kysely";
+ * import { dialectOfAdapter } from "@kysera/kysera/core";
+ *
+ * console.log(dialectOfAdapter(new PostgresAdapter())); // "postgres"
+ * ```
+ */
+export function dialectOfAdapter(adapter: DialectAdapter): DialectName {
+  if (adapter instanceof PostgresAdapter) return "postgres";
+  if (adapter instanceof MysqlAdapter) return "mysql";
+  if (adapter instanceof SqliteAdapter) return "sqlite";
+  if (adapter instanceof MssqlAdapter) return "mssql";
+  // A second copy of kysely (JSR and npm in one process): match by class name
+  // along the prototype chain.
+  for (
+    let proto: unknown = Object.getPrototypeOf(adapter);
+    proto !== null && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    const name = (proto as { constructor?: { name?: string } }).constructor?.name;
+    const dialect = name === undefined ? undefined : ADAPTER_NAMES[name];
+    if (dialect !== undefined) return dialect;
+  }
+  const name = (adapter as { constructor?: { name?: string } }).constructor?.name;
+  throw new TypeError(
+    `Cannot determine the dialect: the adapter is not one of Kysely's built-in adapters: current adapter is ${
+      name ?? typeof adapter
+    }`,
+  );
+}

@@ -1,0 +1,597 @@
+import type { DialectName } from "./dialect.ts";
+
+/**
+ * Where an error's class chain is recorded. `Symbol.for` makes the key the
+ * same in every copy of Kysera loaded in one process (a JSR copy and an npm
+ * copy, say), so guards and `instanceof` work across copies.
+ */
+const KINDS: unique symbol = Symbol.for("kysera.error.kinds") as never;
+
+type ErrorClass = { readonly kind?: string };
+
+function kindsOf(target: unknown): string[] {
+  const kinds: string[] = [];
+  for (let ctor = target; typeof ctor === "function"; ctor = Object.getPrototypeOf(ctor)) {
+    const kind = Object.hasOwn(ctor, "kind") ? (ctor as ErrorClass).kind : undefined;
+    if (kind !== undefined) kinds.push(kind);
+  }
+  return kinds;
+}
+
+function hasKind(value: unknown, kind: string): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const kinds = (value as { [KINDS]?: unknown })[KINDS];
+  return Array.isArray(kinds) && kinds.includes(kind);
+}
+
+/** Options common to every {@linkcode KyseraError}. */
+export interface KyseraErrorOptions {
+  /** The error that caused this one (a driver error, say). */
+  cause?: unknown;
+}
+
+/**
+ * The base class of every error Kysera throws on purpose. It sets `name`,
+ * a stable machine-readable `code` and `cause`.
+ *
+ * `instanceof` and the `isXError()` guards recognise an error from another
+ * copy of Kysera in the same process (the class chain is recorded under a
+ * global symbol), so prefer them over comparing constructors.
+ *
+ * @example Catching any Kysera error
+ * ```ts
+ * import { isKyseraError, NotFoundError } from "@kysera/kysera/core";
+ *
+ * try {
+ *   throw new NotFoundError("users", { id: 42 });
+ * } catch (error) {
+ *   if (isKyseraError(error)) console.log(error.code); // "NOT_FOUND"
+ * }
+ * ```
+ */
+export class KyseraError extends Error {
+  /** The name of this class in the recorded class chain. */
+  static readonly kind: string = "KyseraError";
+  /** A stable machine-readable code, e.g. `"UNIQUE_VIOLATION"`. */
+  readonly code: string;
+
+  /**
+   * @param message What went wrong, in sentence case without a trailing period.
+   * @param code A stable machine-readable code.
+   * @param options The cause, if any.
+   */
+  constructor(message: string, code: string, options: KyseraErrorOptions = {}) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    const kinds = kindsOf(new.target);
+    Object.defineProperty(this, KINDS, { value: Object.freeze(kinds) });
+    const ownKind = Object.hasOwn(new.target, "kind") ? (new.target as ErrorClass).kind : undefined;
+    this.name = ownKind ?? new.target.name;
+    this.code = code;
+  }
+
+  /**
+   * Recognises instances of this class from any loaded copy of Kysera.
+   * Subclasses that declare no `kind` of their own fall back to the ordinary
+   * prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (!Object.hasOwn(this, "kind")) {
+      return Function.prototype[Symbol.hasInstance].call(this, value);
+    }
+    return hasKind(value, (this as ErrorClass).kind as string);
+  }
+}
+
+/** Structured facts a database error may carry, when the driver tells them. */
+export interface DatabaseErrorDetails extends KyseraErrorOptions {
+  /** The dialect whose driver raised the error. */
+  dialect: DialectName;
+  /** The driver's code: SQLSTATE (PostgreSQL), errno (MySQL/MariaDB), extended result code (SQLite) or a Node.js system code. */
+  driverCode?: string;
+  /** The violated constraint or index name. */
+  constraint?: string;
+  /** The table involved. */
+  table?: string;
+  /** The columns involved. */
+  columns?: readonly string[];
+}
+
+/**
+ * An error raised by the database or its driver. Thrown as is for errors
+ * that no subclass describes; see {@linkcode parseDatabaseError}.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseError } from "@kysera/kysera/core";
+ *
+ * const error = new DatabaseError("syntax error at or near \"selec\"", { dialect: "postgres", driverCode: "42601" });
+ * console.log(error.code, error.driverCode); // "DATABASE_ERROR" "42601"
+ * ```
+ */
+export class DatabaseError extends KyseraError {
+  static override readonly kind: string = "DatabaseError";
+  /** The dialect whose driver raised the error. */
+  readonly dialect: DialectName;
+  /** The driver's own code, as a string. */
+  readonly driverCode: string | undefined;
+  /** The violated constraint or index name, when the driver tells. */
+  readonly constraint: string | undefined;
+  /** The table involved, when the driver tells. */
+  readonly table: string | undefined;
+  /** The columns involved, when the driver tells. */
+  readonly columns: readonly string[] | undefined;
+  /**
+   * Whether running the whole transaction again may succeed (serialization
+   * failures, deadlocks, lock timeouts).
+   */
+  readonly transient: boolean;
+
+  /**
+   * @param message The driver's message.
+   * @param details The dialect, the driver code and what the driver tells.
+   * @param code The Kysera code.
+   */
+  constructor(message: string, details: DatabaseErrorDetails, code = "DATABASE_ERROR") {
+    super(message, code, details);
+    this.dialect = details.dialect;
+    this.driverCode = details.driverCode;
+    this.constraint = details.constraint;
+    this.table = details.table;
+    this.columns = details.columns === undefined ? undefined : Object.freeze([...details.columns]);
+    this.transient = false;
+  }
+}
+
+/**
+ * A row would duplicate a unique or primary key.
+ *
+ * @example
+ * ```ts
+ * import { isUniqueConstraintError, UniqueConstraintError } from "@kysera/kysera/core";
+ *
+ * const error = new UniqueConstraintError("duplicate email", { dialect: "sqlite", table: "users", columns: ["email"] });
+ * console.log(isUniqueConstraintError(error), error.columns); // true ["email"]
+ * ```
+ */
+export class UniqueConstraintError extends DatabaseError {
+  static override readonly kind: string = "UniqueConstraintError";
+  /**
+   * @param message The driver's message.
+   * @param details The dialect and what the driver tells.
+   */
+  constructor(message: string, details: DatabaseErrorDetails) {
+    super(message, details, "UNIQUE_VIOLATION");
+  }
+}
+
+/**
+ * A write would break a foreign key: the referenced row is missing, or a
+ * referenced row would be deleted or changed.
+ *
+ * @example
+ * ```ts
+ * import { ForeignKeyError } from "@kysera/kysera/core";
+ *
+ * console.log(new ForeignKeyError("no such user", { dialect: "postgres" }).code); // "FOREIGN_KEY_VIOLATION"
+ * ```
+ */
+export class ForeignKeyError extends DatabaseError {
+  static override readonly kind: string = "ForeignKeyError";
+  /**
+   * @param message The driver's message.
+   * @param details The dialect and what the driver tells.
+   */
+  constructor(message: string, details: DatabaseErrorDetails) {
+    super(message, details, "FOREIGN_KEY_VIOLATION");
+  }
+}
+
+/**
+ * A NOT NULL column would get no value or NULL.
+ *
+ * @example
+ * ```ts
+ * import { NotNullError } from "@kysera/kysera/core";
+ *
+ * console.log(new NotNullError("email is null", { dialect: "mysql", columns: ["email"] }).code); // "NOT_NULL_VIOLATION"
+ * ```
+ */
+export class NotNullError extends DatabaseError {
+  static override readonly kind: string = "NotNullError";
+  /**
+   * @param message The driver's message.
+   * @param details The dialect and what the driver tells.
+   */
+  constructor(message: string, details: DatabaseErrorDetails) {
+    super(message, details, "NOT_NULL_VIOLATION");
+  }
+}
+
+/**
+ * A CHECK constraint rejected a row.
+ *
+ * @example
+ * ```ts
+ * import { CheckConstraintError } from "@kysera/kysera/core";
+ *
+ * console.log(new CheckConstraintError("age > 0", { dialect: "sqlite" }).code); // "CHECK_VIOLATION"
+ * ```
+ */
+export class CheckConstraintError extends DatabaseError {
+  static override readonly kind: string = "CheckConstraintError";
+  /**
+   * @param message The driver's message.
+   * @param details The dialect and what the driver tells.
+   */
+  constructor(message: string, details: DatabaseErrorDetails) {
+    super(message, details, "CHECK_VIOLATION");
+  }
+}
+
+/**
+ * A transient error: running the whole transaction again may succeed.
+ */
+abstract class TransientDatabaseError extends DatabaseError {
+  override readonly transient: boolean = true;
+}
+
+/**
+ * The transaction could not be serialized with concurrent ones (PostgreSQL
+ * `40001`, MariaDB `1020` under `innodb_snapshot_isolation`, SQLite
+ * `SQLITE_BUSY_SNAPSHOT`). Retry the whole transaction.
+ *
+ * @example
+ * ```ts
+ * import { SerializationError } from "@kysera/kysera/core";
+ *
+ * console.log(new SerializationError("could not serialize", { dialect: "postgres" }).transient); // true
+ * ```
+ */
+export class SerializationError extends TransientDatabaseError {
+  static override readonly kind: string = "SerializationError";
+  /**
+   * @param message The driver's message.
+   * @param details The dialect and what the driver tells.
+   */
+  constructor(message: string, details: DatabaseErrorDetails) {
+    super(message, details, "SERIALIZATION_FAILURE");
+  }
+}
+
+/**
+ * The database chose this transaction as a deadlock victim (PostgreSQL
+ * `40P01`, MySQL/MariaDB `1213`). Retry the whole transaction.
+ *
+ * @example
+ * ```ts
+ * import { DeadlockError } from "@kysera/kysera/core";
+ *
+ * console.log(new DeadlockError("deadlock detected", { dialect: "mysql" }).code); // "DEADLOCK"
+ * ```
+ */
+export class DeadlockError extends TransientDatabaseError {
+  static override readonly kind: string = "DeadlockError";
+  /**
+   * @param message The driver's message.
+   * @param details The dialect and what the driver tells.
+   */
+  constructor(message: string, details: DatabaseErrorDetails) {
+    super(message, details, "DEADLOCK");
+  }
+}
+
+/**
+ * A lock could not be taken in time (PostgreSQL `55P03`, MySQL/MariaDB
+ * `1205`/`3572`, SQLite `SQLITE_BUSY`/`SQLITE_LOCKED`).
+ *
+ * @example
+ * ```ts
+ * import { LockTimeoutError } from "@kysera/kysera/core";
+ *
+ * console.log(new LockTimeoutError("database is locked", { dialect: "sqlite" }).code); // "LOCK_TIMEOUT"
+ * ```
+ */
+export class LockTimeoutError extends TransientDatabaseError {
+  static override readonly kind: string = "LockTimeoutError";
+  /**
+   * @param message The driver's message.
+   * @param details The dialect and what the driver tells.
+   */
+  constructor(message: string, details: DatabaseErrorDetails) {
+    super(message, details, "LOCK_TIMEOUT");
+  }
+}
+
+/**
+ * A statement ran past its time limit or was cancelled (PostgreSQL `57014`,
+ * MariaDB `1969` for `max_statement_time`, MySQL `3024`). Not transient by
+ * default: the same statement will likely time out again.
+ *
+ * @example
+ * ```ts
+ * import { QueryTimeoutError } from "@kysera/kysera/core";
+ *
+ * console.log(new QueryTimeoutError("statement timeout", { dialect: "postgres" }).code); // "QUERY_TIMEOUT"
+ * ```
+ */
+export class QueryTimeoutError extends DatabaseError {
+  static override readonly kind: string = "QueryTimeoutError";
+  /**
+   * @param message The driver's message.
+   * @param details The dialect and what the driver tells.
+   */
+  constructor(message: string, details: DatabaseErrorDetails) {
+    super(message, details, "QUERY_TIMEOUT");
+  }
+}
+
+/**
+ * The connection could not be opened, or was lost (refused, reset, killed by
+ * the server, too many connections, unknown database, SQLite cannot open the
+ * file).
+ *
+ * @example
+ * ```ts
+ * import { ConnectionError } from "@kysera/kysera/core";
+ *
+ * console.log(new ConnectionError("connect ECONNREFUSED", { dialect: "postgres", driverCode: "ECONNREFUSED" }).code); // "CONNECTION_ERROR"
+ * ```
+ */
+export class ConnectionError extends DatabaseError {
+  static override readonly kind: string = "ConnectionError";
+  /**
+   * @param message The driver's message.
+   * @param details The dialect and what the driver tells.
+   */
+  constructor(message: string, details: DatabaseErrorDetails) {
+    super(message, details, "CONNECTION_ERROR");
+  }
+}
+
+/**
+ * A row that had to exist was not found.
+ *
+ * @example
+ * ```ts
+ * import { NotFoundError } from "@kysera/kysera/core";
+ *
+ * const error = new NotFoundError("users", { id: 7 });
+ * console.log(error.message); // "Cannot find a row in 'users': current key is {"id":7}"
+ * ```
+ */
+export class NotFoundError extends KyseraError {
+  static override readonly kind: string = "NotFoundError";
+  /** The table that was searched. */
+  readonly table: string;
+  /** The key that was looked up, if any. */
+  readonly key: Readonly<Record<string, unknown>> | undefined;
+
+  /**
+   * @param table The table that was searched.
+   * @param key The key that was looked up.
+   * @param options The cause, if any.
+   */
+  constructor(table: string, key?: Record<string, unknown>, options: KyseraErrorOptions = {}) {
+    super(
+      key === undefined
+        ? `Cannot find a row in '${table}'`
+        : `Cannot find a row in '${table}': current key is ${safeJson(key)}`,
+      "NOT_FOUND",
+      options,
+    );
+    this.table = table;
+    this.key = key === undefined ? undefined : Object.freeze({ ...key });
+  }
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * Tells whether a value is a {@linkcode KyseraError} from any copy of Kysera.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a Kysera error.
+ *
+ * @example
+ * ```ts
+ * import { isKyseraError } from "@kysera/kysera/core";
+ *
+ * console.log(isKyseraError(new Error("x"))); // false
+ * ```
+ */
+export function isKyseraError(value: unknown): value is KyseraError {
+  return hasKind(value, KyseraError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode DatabaseError} (or a subclass).
+ *
+ * @param value Anything caught.
+ * @returns `true` for a database error.
+ *
+ * @example
+ * ```ts
+ * import { isDatabaseError, DeadlockError } from "@kysera/kysera/core";
+ *
+ * console.log(isDatabaseError(new DeadlockError("x", { dialect: "mysql" }))); // true
+ * ```
+ */
+export function isDatabaseError(value: unknown): value is DatabaseError {
+  return hasKind(value, DatabaseError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode UniqueConstraintError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a unique violation.
+ *
+ * @example
+ * ```ts
+ * import { isUniqueConstraintError } from "@kysera/kysera/core";
+ *
+ * console.log(isUniqueConstraintError({ code: "UNIQUE_VIOLATION" })); // false: not a Kysera error
+ * ```
+ */
+export function isUniqueConstraintError(value: unknown): value is UniqueConstraintError {
+  return hasKind(value, UniqueConstraintError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode ForeignKeyError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a foreign key violation.
+ *
+ * @example
+ * ```ts
+ * import { ForeignKeyError, isForeignKeyError } from "@kysera/kysera/core";
+ *
+ * console.log(isForeignKeyError(new ForeignKeyError("x", { dialect: "sqlite" }))); // true
+ * ```
+ */
+export function isForeignKeyError(value: unknown): value is ForeignKeyError {
+  return hasKind(value, ForeignKeyError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode NotNullError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a NOT NULL violation.
+ *
+ * @example
+ * ```ts
+ * import { isNotNullError, NotNullError } from "@kysera/kysera/core";
+ *
+ * console.log(isNotNullError(new NotNullError("x", { dialect: "sqlite" }))); // true
+ * ```
+ */
+export function isNotNullError(value: unknown): value is NotNullError {
+  return hasKind(value, NotNullError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode CheckConstraintError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a CHECK violation.
+ *
+ * @example
+ * ```ts
+ * import { CheckConstraintError, isCheckConstraintError } from "@kysera/kysera/core";
+ *
+ * console.log(isCheckConstraintError(new CheckConstraintError("x", { dialect: "sqlite" }))); // true
+ * ```
+ */
+export function isCheckConstraintError(value: unknown): value is CheckConstraintError {
+  return hasKind(value, CheckConstraintError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode SerializationError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a serialization failure.
+ *
+ * @example
+ * ```ts
+ * import { isSerializationError, SerializationError } from "@kysera/kysera/core";
+ *
+ * console.log(isSerializationError(new SerializationError("x", { dialect: "postgres" }))); // true
+ * ```
+ */
+export function isSerializationError(value: unknown): value is SerializationError {
+  return hasKind(value, SerializationError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode DeadlockError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a deadlock.
+ *
+ * @example
+ * ```ts
+ * import { DeadlockError, isDeadlockError } from "@kysera/kysera/core";
+ *
+ * console.log(isDeadlockError(new DeadlockError("x", { dialect: "postgres" }))); // true
+ * ```
+ */
+export function isDeadlockError(value: unknown): value is DeadlockError {
+  return hasKind(value, DeadlockError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode LockTimeoutError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a lock timeout.
+ *
+ * @example
+ * ```ts
+ * import { isLockTimeoutError, LockTimeoutError } from "@kysera/kysera/core";
+ *
+ * console.log(isLockTimeoutError(new LockTimeoutError("x", { dialect: "sqlite" }))); // true
+ * ```
+ */
+export function isLockTimeoutError(value: unknown): value is LockTimeoutError {
+  return hasKind(value, LockTimeoutError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode QueryTimeoutError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a statement timeout or cancellation.
+ *
+ * @example
+ * ```ts
+ * import { isQueryTimeoutError, QueryTimeoutError } from "@kysera/kysera/core";
+ *
+ * console.log(isQueryTimeoutError(new QueryTimeoutError("x", { dialect: "postgres" }))); // true
+ * ```
+ */
+export function isQueryTimeoutError(value: unknown): value is QueryTimeoutError {
+  return hasKind(value, QueryTimeoutError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode ConnectionError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a connection failure.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionError, isConnectionError } from "@kysera/kysera/core";
+ *
+ * console.log(isConnectionError(new ConnectionError("x", { dialect: "mysql" }))); // true
+ * ```
+ */
+export function isConnectionError(value: unknown): value is ConnectionError {
+  return hasKind(value, ConnectionError.kind);
+}
+
+/**
+ * Tells whether a value is a {@linkcode NotFoundError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a missing row.
+ *
+ * @example
+ * ```ts
+ * import { isNotFoundError, NotFoundError } from "@kysera/kysera/core";
+ *
+ * console.log(isNotFoundError(new NotFoundError("users"))); // true
+ * ```
+ */
+export function isNotFoundError(value: unknown): value is NotFoundError {
+  return hasKind(value, NotFoundError.kind);
+}

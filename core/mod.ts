@@ -1,0 +1,28 @@
+/**
+ * Kysera's core: typed errors and their per-dialect translation from driver
+ * errors, dialect detection, the logger interface and shared types.
+ *
+ * @example Translating a driver error
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { getDialect, isNotNullError, parseDatabaseError } from "@kysera/kysera/core";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<{ users: { email: string | null } }>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await db.schema.createTable("users").addColumn("email", "text", (c) => c.notNull()).execute();
+ * const error = await db.insertInto("users").values({ email: null }).execute()
+ *   .then(() => undefined, (raw) => parseDatabaseError(raw, getDialect(db)));
+ * console.log(isNotNullError(error)); // true
+ * await db.destroy();
+ * ```
+ *
+ * @module
+ */
+export * from "./dialect.ts";
+export * from "./errors.ts";
+export * from "./parse_database_error.ts";
+export * from "./logger.ts";
+export type * from "./types.ts";

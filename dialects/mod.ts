@@ -1,0 +1,21 @@
+/**
+ * Database adapters that Kysely does not ship.
+ *
+ * - {@linkcode wrapSyncSqlite}: Kysely's `SqliteDialect` on `node:sqlite`
+ *   (Deno, Node 22+) or `bun:sqlite` (Bun), where `better-sqlite3` does not load.
+ *
+ * @example SQLite in Deno
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<Record<string, never>>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await db.destroy();
+ * ```
+ *
+ * @module
+ */
+export * from "./sync_sqlite.ts";

@@ -1,0 +1,18 @@
+/**
+ * Kysera: a data-access toolkit on top of Kysely. Typed errors, dialect
+ * detection and shared types today; the executor, DAL and repository layers
+ * are exported here as they land.
+ *
+ * Opt-in parts live on their own subpaths: `@kysera/kysera/dialects` (SQLite
+ * on `node:sqlite` and `bun:sqlite`).
+ *
+ * @example
+ * ```ts
+ * import { NotFoundError, isKyseraError } from "@kysera/kysera";
+ *
+ * console.log(isKyseraError(new NotFoundError("users"))); // true
+ * ```
+ *
+ * @module
+ */
+export * from "./core/mod.ts";
