@@ -35,8 +35,11 @@ export interface ConsoleLoggerOptions {
    * @default {"info"}
    */
   level?: LogLevel;
-  /** The console to write to. @default {globalThis.console} */
-  console?: Pick<Console, LogLevel>;
+  /**
+   * Where to write: anything with the five level methods.
+   * @default {globalThis.console}
+   */
+  console?: KyseraLogger;
 }
 
 /**
@@ -64,7 +67,8 @@ export function createConsoleLogger(options: ConsoleLoggerOptions = {}): KyseraL
       `Cannot create the logger: 'level' must be one of ${LEVELS.join(", ")}: current value is ${String(level)}`,
     );
   }
-  const out = options.console ?? globalThis.console;
+  // Typed structurally: the npm build compiles without DOM or Node types.
+  const out = options.console ?? (globalThis as unknown as { console: KyseraLogger }).console;
   const method = (at: LogLevel) =>
     LEVELS.indexOf(at) >= threshold ? (message: string, ...args: unknown[]) => out[at](message, ...args) : noop;
   return Object.freeze({

@@ -1,0 +1,79 @@
+// Smoke test of the packed npm package, run by Node and by Bun (smoke/run.sh).
+// Imports `kysera` by name, as a user would, and checks the same behaviour the
+// Deno tests prove: a query round trip and a unique violation translated into
+// a typed error, on SQLite, PostgreSQL and MariaDB.
+import { Kysely, MysqlDialect, PostgresDialect, sql, SqliteDialect } from "kysely";
+import { getDialect, isKyseraError, isUniqueConstraintError, parseDatabaseError } from "kysera";
+import * as core from "kysera/core";
+import { wrapSyncSqlite } from "kysera/dialects";
+
+const runtime = typeof globalThis.Bun !== "undefined" ? `bun ${globalThis.Bun.version}` : `node ${process.version}`;
+const env = (name, fallback) => process.env[name] ?? fallback;
+const pgUrl = env("KYSERA_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test");
+const myUrl = new URL(env("KYSERA_TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/test"));
+const table = `kysera_smoke_${process.pid}`;
+
+async function sqliteDialect() {
+  if (typeof globalThis.Bun !== "undefined") {
+    const { Database } = await import("bun:sqlite");
+    return new SqliteDialect({ database: wrapSyncSqlite(new Database(":memory:")) });
+  }
+  const { default: BetterSqlite3 } = await import("better-sqlite3");
+  return new SqliteDialect({ database: new BetterSqlite3(":memory:") });
+}
+
+const databases = {
+  sqlite: sqliteDialect,
+  postgres: async () => {
+    const { default: pg } = await import("pg");
+    return new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl, max: 1 }) });
+  },
+  mariadb: async () => {
+    const { createPool } = await import("mysql2");
+    return new MysqlDialect({
+      pool: createPool({
+        host: myUrl.hostname,
+        port: Number(myUrl.port || 3306),
+        user: decodeURIComponent(myUrl.username || "root"),
+        password: decodeURIComponent(myUrl.password),
+        database: myUrl.pathname.slice(1) || "test",
+        connectionLimit: 1,
+      }),
+    });
+  },
+};
+
+if (core.getDialect !== getDialect) throw new Error("kysera and kysera/core export different functions");
+
+let passed = 0;
+for (const [name, dialect] of Object.entries(databases)) {
+  const db = new Kysely({ dialect: await dialect() });
+  try {
+    await db.schema.dropTable(table).ifExists().execute();
+    await db.schema.createTable(table)
+      .addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("name", "varchar(50)", (c) => c.notNull().unique())
+      .execute();
+    await db.insertInto(table).values([{ id: 1, name: "x" }, { id: 2, name: "y" }]).execute();
+    const rows = await db.selectFrom(table).select("name").orderBy("id").execute();
+    const names = rows.map((r) => r.name).join(",");
+    if (names !== "x,y") throw new Error(`${name}: expected x,y, got ${names}`);
+    let typed;
+    try {
+      await db.insertInto(table).values({ id: 3, name: "x" }).execute();
+    } catch (raw) {
+      typed = parseDatabaseError(raw, getDialect(db));
+    }
+    if (!isKyseraError(typed) || !isUniqueConstraintError(typed) || typed.cause === undefined) {
+      throw new Error(`${name}: the unique violation was not translated: ${typed}`);
+    }
+    const count = await sql`SELECT COUNT(*) AS n FROM ${sql.table(table)}`.execute(db);
+    if (Number(count.rows[0].n) !== 2) throw new Error(`${name}: the failed insert wrote a row`);
+    console.log(`${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code})`);
+    passed++;
+  } finally {
+    await db.schema.dropTable(table).ifExists().execute().catch(() => {});
+    await db.destroy();
+  }
+}
+console.log(`${runtime} smoke: ${passed} of ${Object.keys(databases).length} databases ok`);
