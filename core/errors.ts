@@ -384,6 +384,47 @@ export class NotFoundError extends KyseraError {
   }
 }
 
+/**
+ * The reasons an {@linkcode InvalidCursorError} gives.
+ *
+ * - `"malformed"`: not a token Kysera wrote (bad base64url, bad JSON, wrong shape)
+ * - `"too-large"`: longer than the size cap (checked before decoding)
+ * - `"version"`: an unknown token version
+ * - `"signature"`: a missing or wrong HMAC signature, or a signed token where none is expected
+ * - `"context"`: a token of another query or another order
+ * - `"value"`: a value of the wrong type for its order column
+ */
+export type InvalidCursorReason = "malformed" | "too-large" | "version" | "signature" | "context" | "value";
+
+/**
+ * A pagination cursor was rejected: it is malformed, too large, forged or
+ * tampered with, or belongs to another query or order. Clients send cursors,
+ * so map this error to a 400 response; its message never repeats the token.
+ *
+ * @example Rejecting a forged cursor
+ * ```ts
+ * import { InvalidCursorError, isInvalidCursorError } from "@kysera/kysera/core";
+ *
+ * const error = new InvalidCursorError("malformed", "Cannot decode the cursor: it is not base64url");
+ * console.log(isInvalidCursorError(error), error.code, error.reason); // true "INVALID_CURSOR" "malformed"
+ * ```
+ */
+export class InvalidCursorError extends KyseraError {
+  static override readonly kind: string = "InvalidCursorError";
+  /** Why the cursor was rejected. */
+  readonly reason: InvalidCursorReason;
+
+  /**
+   * @param reason Why the cursor was rejected.
+   * @param message What went wrong, without the token itself.
+   * @param options The cause, if any.
+   */
+  constructor(reason: InvalidCursorReason, message: string, options: KyseraErrorOptions = {}) {
+    super(message, "INVALID_CURSOR", options);
+    this.reason = reason;
+  }
+}
+
 function safeJson(value: unknown): string {
   try {
     return JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v);
@@ -594,4 +635,21 @@ export function isConnectionError(value: unknown): value is ConnectionError {
  */
 export function isNotFoundError(value: unknown): value is NotFoundError {
   return hasKind(value, NotFoundError.kind);
+}
+
+/**
+ * Tells whether a value is an {@linkcode InvalidCursorError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a rejected cursor.
+ *
+ * @example
+ * ```ts
+ * import { InvalidCursorError, isInvalidCursorError } from "@kysera/kysera/core";
+ *
+ * console.log(isInvalidCursorError(new InvalidCursorError("malformed", "x"))); // true
+ * ```
+ */
+export function isInvalidCursorError(value: unknown): value is InvalidCursorError {
+  return hasKind(value, InvalidCursorError.kind);
 }

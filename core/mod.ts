@@ -1,6 +1,7 @@
 /**
  * Kysera's core: typed errors and their per-dialect translation from driver
- * errors, dialect detection, the logger interface and shared types.
+ * errors, dialect detection, offset and keyset (cursor) pagination, the logger
+ * interface and shared types.
  *
  * @example Translating a driver error
  * ```ts
@@ -25,4 +26,7 @@ export * from "./dialect.ts";
 export * from "./errors.ts";
 export * from "./parse_database_error.ts";
 export * from "./logger.ts";
+export * from "./paginate.ts";
+export * from "./paginate_cursor.ts";
+export * from "./cursor_codec.ts";
 export type * from "./types.ts";
