@@ -1,7 +1,7 @@
 /**
  * Kysera: a data-access toolkit on top of Kysely. Typed errors, dialect
- * detection and shared types today; the executor, DAL and repository layers
- * are exported here as they land.
+ * detection, offset and keyset pagination (core) and the plugin-aware
+ * executor; the DAL and repository layers are exported here as they land.
  *
  * Opt-in parts live on their own subpaths: `@kysera/kysera/dialects` (SQLite
  * on `node:sqlite` and `bun:sqlite`).
@@ -16,3 +16,4 @@
  * @module
  */
 export * from "./core/mod.ts";
+export * from "./executor/mod.ts";

@@ -1,0 +1,59 @@
+/**
+ * The executor's cost: raw Kysely (baseline) against an executor with 0, 1
+ * and 3 row-scope plugins, and against hand-written Kysely producing the
+ * same SQL as the scoped executor. Compile-only and execute on SQLite.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { type Expression, Kysely, type SqlBool, SqliteDialect } from "kysely";
+import { wrapSyncSqlite } from "../dialects/mod.ts";
+import { createExecutorSync, type KyseraPlugin } from "../executor/mod.ts";
+
+interface DB {
+  posts: { id: number; tenant_id: number; org_id: number; region: number; status: string; created_at: number };
+}
+
+const handle = new DatabaseSync(":memory:");
+handle.exec(
+  "create table posts (id integer primary key, tenant_id integer, org_id integer, region integer, status text, created_at integer)",
+);
+for (let i = 0; i < 1000; i++) {
+  handle.exec(`insert into posts values (${i}, ${i % 3}, ${i % 2}, ${i % 5}, '${i % 4 ? "live" : "draft"}', ${i})`);
+}
+const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: wrapSyncSqlite(handle) }) });
+
+const scope = (name: string, column: "tenant_id" | "org_id" | "region", value: number): KyseraPlugin => ({
+  name,
+  scopeRows: (ref, eb) => ref.table === "posts" ? eb(ref.column(column), "=", value) as Expression<SqlBool> : undefined,
+});
+const none = createExecutorSync(db, []);
+const one = createExecutorSync(db, [scope("a", "tenant_id", 1)]);
+const three = createExecutorSync(db, [scope("a", "tenant_id", 1), scope("b", "org_id", 1), scope("c", "region", 2)]);
+
+const query = (k: Kysely<DB>) =>
+  k.selectFrom("posts").select(["id", "status"]).where("status", "=", "live").where("created_at", ">", 100)
+    .orderBy("created_at", "desc").limit(20);
+const handOne = (k: Kysely<DB>) =>
+  k.selectFrom("posts").select(["id", "status"]).where("status", "=", "live").where("created_at", ">", 100)
+    .where("posts.tenant_id", "=", 1).orderBy("created_at", "desc").limit(20);
+const handThree = (k: Kysely<DB>) => handOne(k).where("posts.org_id", "=", 1).where("posts.region", "=", 2);
+
+// The scoped executor and the hand-written query compile to the same SQL.
+assert.equal(query(one).compile().sql, handOne(db).compile().sql);
+assert.deepEqual(query(three).compile().parameters, handThree(db).compile().parameters);
+assert.equal(query(three).compile().sql, handThree(db).compile().sql);
+
+for (
+  const [group, run] of [
+    ["compile-only", (q: { compile(): unknown }) => q.compile()],
+    ["execute-on-SQLite", (q: { execute(): Promise<unknown> }) => q.execute()],
+  ] as const
+) {
+  const go = run as (q: ReturnType<typeof query>) => unknown;
+  Deno.bench({ group, name: "raw Kysely", baseline: true, fn: async () => void await go(query(db)) });
+  Deno.bench({ group, name: "executor, 0 plugins", fn: async () => void await go(query(none)) });
+  Deno.bench({ group, name: "executor, 1 scope plugin", fn: async () => void await go(query(one)) });
+  Deno.bench({ group, name: "hand-written, 1 scope", fn: async () => void await go(handOne(db)) });
+  Deno.bench({ group, name: "executor, 3 scope plugins", fn: async () => void await go(query(three)) });
+  Deno.bench({ group, name: "hand-written, 3 scopes", fn: async () => void await go(handThree(db)) });
+}

@@ -1,0 +1,388 @@
+/**
+ * Row scopes on Kysely's operation-node tree: every reference to a table, in
+ * every query level (subqueries in any clause, CTEs, set operations,
+ * insert ... select), gets the plugins' predicates, qualified by its alias.
+ *
+ * The walk is generic over node properties (so node kinds added by a later
+ * Kysely are still descended into) and copies only the nodes on the path to
+ * a change.
+ */
+import {
+  AliasNode,
+  AndNode,
+  ColumnNode,
+  type DeleteQueryNode,
+  expressionBuilder,
+  FromNode,
+  IdentifierNode,
+  type JoinNode,
+  type MergeQueryNode,
+  OnNode,
+  type OperationNode,
+  ParensNode,
+  ReferenceNode,
+  SelectionNode,
+  SelectQueryNode,
+  type TableNode,
+  type UpdateQueryNode,
+  WhereNode,
+} from "kysely";
+import type {
+  AnyExpressionBuilder,
+  KyseraPlugin,
+  QueryOperation,
+  TableReference,
+  TableReferencePosition,
+} from "./kysera_plugin.ts";
+import { type NamedTable, namedTable } from "./_statement.ts";
+import { PluginError, wrapPluginError } from "./plugin_error.ts";
+
+const EB: AnyExpressionBuilder = expressionBuilder();
+
+/** Node kinds that can hold no query and no table reference. */
+const LEAVES: ReadonlySet<string> = new Set([
+  "ValueNode",
+  "PrimitiveValueListNode",
+  "IdentifierNode",
+  "ColumnNode",
+  "TableNode",
+  "SchemableIdentifierNode",
+  "OperatorNode",
+  "ReferenceNode",
+  "DefaultInsertValueNode",
+  "SelectAllNode",
+  "DataTypeNode",
+]);
+
+interface Walk {
+  readonly plugins: readonly KyseraPlugin[];
+  readonly statement: QueryOperation;
+  readonly ctes: (readonly string[])[];
+  rawSource: boolean;
+}
+
+/** What {@linkcode applyRowScopes} returns. */
+export interface ScopedTree {
+  readonly node: OperationNode;
+  /** Whether a FROM/JOIN item was raw SQL, which no scope can reach. */
+  readonly rawSource: boolean;
+}
+
+/**
+ * Applies every plugin's `scopeRows` to every table reference of `root`.
+ *
+ * @param root The root node (select, insert, update, delete, merge).
+ * @param plugins The plugins with `scopeRows`, in order.
+ * @param statement The root's operation.
+ */
+export function applyRowScopes(
+  root: OperationNode,
+  plugins: readonly KyseraPlugin[],
+  statement: QueryOperation,
+): ScopedTree {
+  const walk: Walk = { plugins, statement, ctes: [], rawSource: false };
+  const node = visit(root, walk);
+  return { node, rawSource: walk.rawSource };
+}
+
+function visit(node: OperationNode, w: Walk): OperationNode {
+  switch (node.kind) {
+    case "SelectQueryNode":
+      return withCtes(node, w, () => scopeSelect(node as SelectQueryNode, w));
+    case "UpdateQueryNode":
+      return withCtes(node, w, () => scopeUpdate(node as UpdateQueryNode, w));
+    case "DeleteQueryNode":
+      return withCtes(node, w, () => scopeDelete(node as DeleteQueryNode, w));
+    case "MergeQueryNode":
+      return withCtes(node, w, () => scopeMerge(node as MergeQueryNode, w));
+    case "InsertQueryNode":
+      return withCtes(node, w, () => visitChildren(node, w));
+    default:
+      return LEAVES.has(node.kind) ? node : visitChildren(node, w);
+  }
+}
+
+function visitChildren(node: OperationNode, w: Walk): OperationNode {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in node) {
+    const value = (node as unknown as Record<string, unknown>)[key];
+    if (typeof value !== "object" || value === null) continue;
+    let next: unknown = value;
+    if (Array.isArray(value)) {
+      let list: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const item = value[i];
+        if (!isNode(item)) continue;
+        const changed = visit(item, w);
+        if (changed !== item) {
+          list ??= [...value];
+          list[i] = changed;
+        }
+      }
+      if (list !== undefined) next = Object.freeze(list);
+    } else if (isNode(value)) {
+      next = visit(value, w);
+    }
+    if (next !== value) {
+      copy ??= { ...node };
+      copy[key] = next;
+    }
+  }
+  return copy === undefined ? node : Object.freeze(copy) as unknown as OperationNode;
+}
+
+function isNode(value: unknown): value is OperationNode {
+  return typeof value === "object" && value !== null && typeof (value as { kind?: unknown }).kind === "string";
+}
+
+function withCtes(node: OperationNode, w: Walk, fn: () => OperationNode): OperationNode {
+  const withNode = (node as SelectQueryNode).with;
+  if (withNode === undefined) return fn();
+  w.ctes.push(withNode.expressions.map((e) => e.name.table.table.identifier.name));
+  try {
+    return fn();
+  } finally {
+    w.ctes.pop();
+  }
+}
+
+function isCte(table: NamedTable, w: Walk): boolean {
+  if (table.schema !== undefined) return false;
+  return w.ctes.some((names) => names.includes(table.table));
+}
+
+/** The combined predicate of every plugin for one FROM/JOIN/target item. */
+function predicateFor(
+  item: OperationNode,
+  w: Walk,
+  operation: QueryOperation,
+  position: TableReferencePosition,
+): OperationNode | undefined {
+  const table = namedTable(item);
+  if (table === undefined) {
+    const inner = item.kind === "AliasNode" ? (item as AliasNode).node : item;
+    if (inner.kind === "RawNode") w.rawSource = true;
+    return undefined;
+  }
+  if (isCte(table, w)) return undefined;
+  const qualifier: TableNode = table.alias === undefined ? table.node : tableNodeOf(table.alias);
+  let predicate: OperationNode | undefined;
+  for (const plugin of w.plugins) {
+    const ref: TableReference = {
+      table: table.table,
+      alias: table.alias,
+      schema: table.schema,
+      operation,
+      statement: w.statement,
+      position,
+      context: plugin.context?.get(),
+      column: (name) => columnOf(qualifier, name),
+    };
+    let expression;
+    try {
+      expression = plugin.scopeRows?.(ref, EB);
+    } catch (error) {
+      throw wrapPluginError(error, { plugin: plugin.name, hook: "scopeRows", operation, table: table.table });
+    }
+    if (expression === undefined) continue;
+    const node = expression.toOperationNode();
+    predicate = predicate === undefined ? node : and(predicate, node);
+  }
+  return predicate;
+}
+
+function tableNodeOf(name: string): TableNode {
+  return Object.freeze({
+    kind: "TableNode",
+    table: Object.freeze({ kind: "SchemableIdentifierNode", identifier: IdentifierNode.create(name) }),
+  }) as TableNode;
+}
+
+function columnOf(qualifier: TableNode, name: string) {
+  const node = ReferenceNode.create(ColumnNode.create(name), qualifier);
+  return { expressionType: undefined, toOperationNode: () => node } as const;
+}
+
+/** `a AND b`, parenthesizing anything that is not a plain comparison or AND. */
+function and(a: OperationNode, b: OperationNode): OperationNode {
+  return AndNode.create(parens(a), parens(b));
+}
+
+function parens(node: OperationNode): OperationNode {
+  switch (node.kind) {
+    case "BinaryOperationNode":
+    case "ParensNode":
+    case "AndNode":
+      return node;
+    default:
+      return ParensNode.create(node);
+  }
+}
+
+function addWhere(where: WhereNode | undefined, predicate: OperationNode | undefined): WhereNode | undefined {
+  if (predicate === undefined) return where;
+  return where === undefined ? WhereNode.create(predicate) : WhereNode.create(and(where.where, predicate));
+}
+
+function addOn(join: JoinNode, predicate: OperationNode): JoinNode {
+  return Object.freeze({
+    ...join,
+    on: join.on === undefined ? OnNode.create(predicate) : OnNode.create(and(join.on.on, predicate)),
+  });
+}
+
+/** `(select * from <item> where <predicate>) as <alias>`: scopes an item without moving its predicate. */
+function derived(item: OperationNode, predicate: OperationNode): OperationNode {
+  const table = namedTable(item) as NamedTable;
+  const query = Object.freeze({
+    ...SelectQueryNode.createFrom([item]),
+    selections: Object.freeze([SelectionNode.createSelectAll()]),
+    where: WhereNode.create(predicate),
+  }) as SelectQueryNode;
+  return AliasNode.create(query, IdentifierNode.create(table.alias ?? table.table));
+}
+
+interface Clauses {
+  froms: readonly OperationNode[] | undefined;
+  joins: readonly JoinNode[] | undefined;
+  where: WhereNode | undefined;
+  changed: boolean;
+}
+
+/**
+ * Scopes FROM items (into WHERE) and joins (into ON). When a RIGHT or FULL
+ * join makes a side null-extended, WHERE and ON predicates would drop or
+ * leak rows, so every scoped item of that query becomes a derived table
+ * instead.
+ */
+function scopeClauses(
+  froms: readonly OperationNode[] | undefined,
+  joins: readonly JoinNode[] | undefined,
+  where: WhereNode | undefined,
+  w: Walk,
+  operation: QueryOperation,
+  fromPosition: TableReferencePosition,
+): Clauses {
+  let changed = false;
+  const outer = joins?.some((j) => j.joinType === "RightJoin" || j.joinType === "FullJoin") ?? false;
+  let newFroms = froms;
+  if (froms !== undefined) {
+    const list = froms.map((item) => {
+      const predicate = predicateFor(item, w, operation, fromPosition);
+      if (predicate === undefined) return item;
+      changed = true;
+      if (outer) return derived(item, predicate);
+      where = addWhere(where, predicate);
+      return item;
+    });
+    if (changed) newFroms = Object.freeze(list);
+  }
+  let newJoins = joins;
+  if (joins !== undefined) {
+    let joinsChanged = false;
+    const list = joins.map((join) => {
+      const predicate = predicateFor(join.table, w, operation, "join");
+      if (predicate === undefined) return join;
+      joinsChanged = true;
+      if (outer) return Object.freeze({ ...join, table: derived(join.table, predicate) }) as JoinNode;
+      if (join.on === undefined) {
+        // CROSS JOIN and friends have no ON: the predicate filters in WHERE.
+        where = addWhere(where, predicate);
+        return join;
+      }
+      return addOn(join, predicate);
+    });
+    if (joinsChanged) {
+      newJoins = Object.freeze(list);
+      changed = true;
+    }
+  }
+  return { froms: newFroms, joins: newJoins, where, changed };
+}
+
+function scopeSelect(node: SelectQueryNode, w: Walk): OperationNode {
+  const walked = visitChildren(node, w) as SelectQueryNode;
+  const c = scopeClauses(walked.from?.froms, walked.joins, walked.where, w, "select", "from");
+  if (!c.changed) return walked;
+  return Object.freeze({
+    ...walked,
+    ...(c.froms === undefined ? {} : { from: FromNode.create(c.froms) }),
+    ...(c.joins === undefined ? {} : { joins: c.joins }),
+    ...(c.where === undefined ? {} : { where: c.where }),
+  });
+}
+
+function scopeUpdate(node: UpdateQueryNode, w: Walk): OperationNode {
+  const walked = visitChildren(node, w) as UpdateQueryNode;
+  let where = walked.where;
+  const targets = walked.table === undefined
+    ? []
+    : walked.table.kind === "ListNode"
+    ? (walked.table as unknown as { items: readonly OperationNode[] }).items
+    : [walked.table];
+  let changed = false;
+  for (const target of targets) {
+    const predicate = predicateFor(target, w, "update", "target");
+    if (predicate !== undefined) {
+      where = addWhere(where, predicate);
+      changed = true;
+    }
+  }
+  const c = scopeClauses(walked.from?.froms, walked.joins, where, w, "update", "from");
+  if (!changed && !c.changed) return walked;
+  return Object.freeze({
+    ...walked,
+    ...(c.froms === undefined ? {} : { from: FromNode.create(c.froms) }),
+    ...(c.joins === undefined ? {} : { joins: c.joins }),
+    ...(c.where === undefined ? {} : { where: c.where }),
+  });
+}
+
+function scopeDelete(node: DeleteQueryNode, w: Walk): OperationNode {
+  const walked = visitChildren(node, w) as DeleteQueryNode;
+  // DELETE's FROM lists the targets; USING (and MySQL's joins) the other
+  // tables. MySQL's `delete from a using a join b` names `a` twice: scope
+  // each qualifier once.
+  const seen = new Set<string>();
+  let where = walked.where;
+  let changed = false;
+  const scopeOnce = (item: OperationNode, position: TableReferencePosition) => {
+    const table = namedTable(item);
+    const key = table === undefined ? undefined : `${table.schema ?? ""}.${table.alias ?? table.table}`;
+    if (key !== undefined && seen.has(key)) return;
+    if (key !== undefined) seen.add(key);
+    const predicate = predicateFor(item, w, "delete", position);
+    if (predicate !== undefined) {
+      where = addWhere(where, predicate);
+      changed = true;
+    }
+  };
+  for (const item of walked.from.froms) scopeOnce(item, "target");
+  for (const item of walked.using?.tables ?? []) scopeOnce(item, "using");
+  const c = scopeClauses(undefined, walked.joins, where, w, "delete", "from");
+  if (!changed && !c.changed) return walked;
+  return Object.freeze({
+    ...walked,
+    ...(c.joins === undefined ? {} : { joins: c.joins }),
+    ...(c.where === undefined ? {} : { where: c.where }),
+  });
+}
+
+function scopeMerge(node: MergeQueryNode, w: Walk): OperationNode {
+  const walked = visitChildren(node, w) as MergeQueryNode;
+  // A scoped MERGE target cannot be enforced by one predicate (WHEN NOT
+  // MATCHED inserts, WHEN MATCHED updates): fail closed.
+  if (predicateFor(walked.into, w, "merge", "target") !== undefined) {
+    throw new PluginError({
+      plugin: w.plugins.map((p) => p.name).join(", "),
+      hook: "scopeRows",
+      operation: "merge",
+      table: namedTable(walked.into)?.table ?? "?",
+      cause: new Error("a row scope cannot be enforced on the target of MERGE"),
+    });
+  }
+  if (walked.using === undefined) return walked;
+  const predicate = predicateFor(walked.using.table, w, "merge", "using");
+  if (predicate === undefined) return walked;
+  return Object.freeze({ ...walked, using: addOn(walked.using, predicate) });
+}

@@ -1,0 +1,250 @@
+import type { Kysely, QueryExecutor } from "kysely";
+import type { KyseraPlugin } from "./kysera_plugin.ts";
+import { orderPlugins } from "./order_plugins.ts";
+import { PluginLifecycleError, wrapPluginError } from "./plugin_error.ts";
+import { Family, familyOfQueryExecutor, KyseraQueryExecutor } from "./_query_executor.ts";
+import { kyselyWithExecutor } from "./_kysely_internals.ts";
+
+/**
+ * A `Kysely<DB>` whose every query passes Kysera's plugins: the full Kysely
+ * API works on it (`fn`, `dynamic`, `schema`, `introspection`, `with`,
+ * `transaction()` with isolation level and access mode,
+ * `startTransaction()` with savepoints, `connection()`, `withSchema()`,
+ * `withPlugin()`, `withoutPlugins()`, `withTables()`, `destroy()`), and
+ * every instance derived from it keeps the plugins.
+ *
+ * @typeParam DB The database type.
+ */
+export type KyseraExecutor<DB> = Kysely<DB>;
+
+const FAMILIES = new WeakMap<object, Family>();
+
+/**
+ * Creates an executor over `db` with `plugins` in force, without running
+ * `onInit` hooks (a plugin that has one is refused: use
+ * {@linkcode createExecutor}).
+ *
+ * @param db The Kysely instance to wrap (kept unchanged; see {@linkcode getRawDb}).
+ * @param plugins The plugins, in any order; see {@linkcode orderPlugins}.
+ * @returns The executor.
+ * @throws {PluginValidationError} When the plugins cannot be used together.
+ * @throws {TypeError} When a plugin has `onInit`, or `db` is already an executor.
+ *
+ * @example A tenant scope on every query
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { createExecutorSync } from "@kysera/kysera/executor";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * interface DB { posts: { id: number; tenant_id: number } }
+ * const db = new Kysely<DB>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * const executor = createExecutorSync(db, [{
+ *   name: "tenant",
+ *   scopeRows: (ref, eb) => ref.table === "posts" ? eb(ref.column("tenant_id"), "=", 1) : undefined,
+ * }]);
+ * console.log(executor.selectFrom("posts as p").select("p.id").compile().sql);
+ * // select "p"."id" from "posts" as "p" where "p"."tenant_id" = ?
+ * await db.destroy();
+ * ```
+ */
+export function createExecutorSync<DB>(db: Kysely<DB>, plugins: readonly KyseraPlugin[]): KyseraExecutor<DB> {
+  const ordered = orderPlugins(plugins);
+  const withInit = ordered.find((p) => p.onInit !== undefined);
+  if (withInit !== undefined) {
+    throw new TypeError(
+      `Cannot create the executor synchronously: plugin '${withInit.name}' has an onInit hook; use createExecutor()`,
+    );
+  }
+  return install(db, ordered);
+}
+
+function install<DB>(db: Kysely<DB>, ordered: readonly KyseraPlugin[]): KyseraExecutor<DB> {
+  if (db.getExecutor() instanceof KyseraQueryExecutor) {
+    throw new TypeError("Cannot create an executor over an executor: pass every plugin to one createExecutor() call");
+  }
+  const family = new Family(db, ordered);
+  const executor = kyselyWithExecutor(db, new KyseraQueryExecutor(db.getExecutor(), family));
+  FAMILIES.set(executor, family);
+  return executor;
+}
+
+/**
+ * Creates an executor over `db` with `plugins` in force and runs each
+ * plugin's `onInit`, in plugin order. If one fails, the `onDestroy` of
+ * those already initialised runs (in reverse) and the failure is thrown as
+ * a {@linkcode PluginError}.
+ *
+ * @param db The Kysely instance to wrap.
+ * @param plugins The plugins, in any order.
+ * @returns The executor.
+ * @throws {PluginValidationError} When the plugins cannot be used together.
+ * @throws {PluginError} When an `onInit` fails.
+ *
+ * @example Lifecycle hooks
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { createExecutor, destroyExecutor } from "@kysera/kysera/executor";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<Record<string, never>>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * const executor = await createExecutor(db, [{
+ *   name: "hello",
+ *   onInit: () => console.log("init"),
+ *   onDestroy: () => console.log("destroy"),
+ * }]);
+ * await destroyExecutor(executor); // also destroys the database connection
+ * ```
+ */
+export async function createExecutor<DB>(
+  db: Kysely<DB>,
+  plugins: readonly KyseraPlugin[],
+): Promise<KyseraExecutor<DB>> {
+  const ordered = orderPlugins(plugins);
+  const executor = install(db, ordered);
+  const done: KyseraPlugin[] = [];
+  for (const plugin of ordered) {
+    try {
+      await plugin.onInit?.(executor);
+    } catch (error) {
+      for (const initialised of done.reverse()) {
+        await Promise.resolve().then(() => initialised.onDestroy?.(executor)).catch(() => {});
+      }
+      throw wrapPluginError(error, { plugin: plugin.name, hook: "onInit" });
+    }
+    done.push(plugin);
+  }
+  return executor;
+}
+
+/**
+ * Runs every plugin's `onDestroy` in reverse plugin order (all of them, even
+ * when one fails), then destroys the database connection
+ * (`executor.destroy()`). `executor.destroy()` alone skips the hooks.
+ *
+ * @param executor An executor from {@linkcode createExecutor}.
+ * @throws {PluginLifecycleError} With every failure, after all hooks ran and the connection was destroyed.
+ * @throws {TypeError} When `executor` is not an executor.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { createExecutorSync, destroyExecutor } from "@kysera/kysera/executor";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<Record<string, never>>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await destroyExecutor(createExecutorSync(db, []));
+ * ```
+ */
+export async function destroyExecutor<DB>(executor: KyseraExecutor<DB>): Promise<void> {
+  const family = familyOf(executor);
+  const errors: Error[] = [];
+  for (const plugin of [...family.plugins].reverse()) {
+    try {
+      await plugin.onDestroy?.(executor);
+    } catch (error) {
+      errors.push(wrapPluginError(error, { plugin: plugin.name, hook: "onDestroy" }));
+    }
+  }
+  await executor.destroy();
+  if (errors.length > 0) throw new PluginLifecycleError(errors);
+}
+
+/**
+ * The Kysely instance an executor was created from: no Kysera plugin runs
+ * on its queries. For plugin internals (an audit plugin's own writes, say);
+ * application code should not need it.
+ *
+ * @param executor An executor from {@linkcode createExecutor}.
+ * @returns The original Kysely instance.
+ * @throws {TypeError} When `executor` is not an executor.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { createExecutorSync, getRawDb } from "@kysera/kysera/executor";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<Record<string, never>>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * console.log(getRawDb(createExecutorSync(db, [])) === db); // true
+ * await db.destroy();
+ * ```
+ */
+export function getRawDb<DB>(executor: KyseraExecutor<DB>): Kysely<DB> {
+  return familyOf(executor).raw as Kysely<DB>;
+}
+
+/**
+ * Tells whether a Kysely instance (or transaction, or connection) runs its
+ * queries through Kysera's plugins.
+ *
+ * @param db A Kysely instance.
+ * @returns `true` for an executor and everything derived from one.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { createExecutorSync, isKyseraExecutor } from "@kysera/kysera/executor";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<Record<string, never>>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * console.log(isKyseraExecutor(db), isKyseraExecutor(createExecutorSync(db, []).withSchema("x"))); // false true
+ * await db.destroy();
+ * ```
+ */
+export function isKyseraExecutor(db: Pick<Kysely<never>, "getExecutor">): boolean {
+  return familyOfQueryExecutor(db.getExecutor()) !== undefined;
+}
+
+/**
+ * The plugins of an executor, in execution order.
+ *
+ * @param executor An executor.
+ * @returns The plugins.
+ * @throws {TypeError} When `executor` is not an executor.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { createExecutorSync, getPlugins } from "@kysera/kysera/executor";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<Record<string, never>>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * console.log(getPlugins(createExecutorSync(db, [{ name: "b" }, { name: "a" }])).map((p) => p.name)); // ["a", "b"]
+ * await db.destroy();
+ * ```
+ */
+export function getPlugins<DB>(executor: KyseraExecutor<DB>): readonly KyseraPlugin[] {
+  return familyOf(executor).plugins;
+}
+
+function familyOf(db: object): Family {
+  const family = FAMILIES.get(db) ?? familyOfExecutor(db);
+  if (family === undefined) {
+    throw new TypeError("Cannot use this Kysely instance: it is not a Kysera executor (see createExecutor())");
+  }
+  return family;
+}
+
+function familyOfExecutor(db: object): Family | undefined {
+  const getExecutor = (db as { getExecutor?: () => unknown }).getExecutor;
+  if (typeof getExecutor !== "function") return undefined;
+  return familyOfQueryExecutor(getExecutor.call(db) as QueryExecutor);
+}

@@ -1,0 +1,312 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { CompiledQuery, type Kysely, Kysely as KyselyClass, type KyselyPlugin, sql, SqliteDialect } from "kysely";
+import { assertSql, dbSuite, plainRows, rejection, rollbackOpen } from "../_test/harness.ts";
+import type { Executor } from "../core/mod.ts";
+import { wrapSyncSqlite } from "../dialects/mod.ts";
+import {
+  allowRawSql,
+  createExecutor,
+  createExecutorSync,
+  destroyExecutor,
+  getPlugins,
+  getRawDb,
+  isKyseraExecutor,
+  isPluginError,
+  isPluginValidationError,
+  isRawSqlRefusedError,
+  type KyseraPlugin,
+  orderPlugins,
+  PluginContext,
+  PluginLifecycleError,
+  type PluginValidationReason,
+} from "./mod.ts";
+import { type DB, sqlOf, tables, tenantScope } from "./_test_helpers.ts";
+
+const suite = dbSuite<DB>(import.meta, { tables });
+
+function memoryDb(): Kysely<DB> {
+  return new KyselyClass<DB>({
+    dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+  });
+}
+
+const SCOPED = sqlOf('select "name" from "users" where "users"."tenant_id" = ? order by "name"', [1]);
+
+async function names(db: Executor<DB>): Promise<string[]> {
+  return (await db.selectFrom("users").select("name").orderBy("name").execute()).map((r) => r.name);
+}
+
+suite.test("the scope applies on every entry point", async (ctx) => {
+  const executor = createExecutorSync(ctx.db, [tenantScope]);
+  assertSql(ctx, executor.selectFrom("users").select("name").orderBy("name"), SCOPED);
+  assert.deepEqual(await names(executor), ["ada", "cy"]);
+  assert.deepEqual(await executor.transaction().execute((trx) => names(trx)), ["ada", "cy"]);
+  assert.deepEqual(
+    await executor.transaction().setIsolationLevel("serializable").execute(async (trx) => {
+      assertSql(ctx, trx.selectFrom("users").select("name").orderBy("name"), SCOPED);
+      return await names(trx);
+    }),
+    ["ada", "cy"],
+  );
+  const trx = await executor.startTransaction().setIsolationLevel("read committed").execute();
+  try {
+    const sp = await trx.savepoint("sp1").execute();
+    assert.deepEqual(await names(sp), ["ada", "cy"]);
+    await sp.updateTable("users").set({ name: "zed" }).execute();
+    assert.deepEqual(await names(sp), ["zed", "zed"]);
+    await sp.rollbackToSavepoint("sp1").execute();
+    assert.deepEqual(await names(trx), ["ada", "cy"]);
+    await trx.commit().execute();
+  } finally {
+    await rollbackOpen(trx);
+  }
+  assert.deepEqual(await executor.connection().execute((conn) => names(conn)), ["ada", "cy"]);
+  const seen: string[] = [];
+  const recorder: KyselyPlugin = {
+    transformQuery: (args) => (seen.push(args.node.kind), args.node),
+    transformResult: (args) => Promise.resolve(args.result),
+  };
+  assert.deepEqual(await names(executor.withPlugin(recorder)), ["ada", "cy"]);
+  assert.deepEqual(seen, ["SelectQueryNode"]);
+  assert.deepEqual(await names(executor.withoutPlugins()), ["ada", "cy"]);
+  assert.deepEqual(await names(executor.withTables<{ extra: { id: number } }>() as unknown as Kysely<DB>), [
+    "ada",
+    "cy",
+  ]);
+  // a DAL-style function receiving the transaction
+  assert.deepEqual(await executor.transaction().execute((t) => names(t.withPlugin(recorder))), ["ada", "cy"]);
+  assert.deepEqual(await names(getRawDb(executor)), ["ada", "bob", "cy"]);
+  assert.ok(isKyseraExecutor(executor));
+  assert.ok(!isKyseraExecutor(ctx.db), "the wrapped Kysely stays plain");
+  await executor.transaction().execute((t) => Promise.resolve(assert.ok(isKyseraExecutor(t))));
+  assert.ok(!isKyseraExecutor(ctx.db), "the wrapped Kysely stays plain");
+});
+
+suite.test("the scope applies under withSchema", async (ctx) => {
+  const schema = `kysera_ex_${Deno.pid}`;
+  await sql`create schema if not exists ${sql.id(schema)}`.execute(ctx.db);
+  try {
+    await ctx.db.withSchema(schema).schema.createTable("users").addColumn("tenant_id", "integer")
+      .addColumn("name", "text").execute();
+    await ctx.db.withSchema(schema).insertInto("users").values([{ tenant_id: 1, name: "s1" }, {
+      tenant_id: 2,
+      name: "s2",
+    }]).execute();
+    const executor = createExecutorSync(ctx.db, [tenantScope]).withSchema(schema);
+    const query = executor.selectFrom("users").select("name");
+    assertSql(ctx, query, {
+      postgres: {
+        sql: `select "name" from "${schema}"."users" where "${schema}"."users"."tenant_id" = $1`,
+        parameters: [1],
+      },
+    });
+    assert.deepEqual(plainRows(await query.execute()), [{ name: "s1" }]);
+  } finally {
+    await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(ctx.db);
+  }
+}, { databases: ["postgres"] }); // a schema other than the search path is a PostgreSQL test
+
+suite.test("fn, dynamic and schema work on the executor", async (ctx) => {
+  const executor = createExecutorSync(ctx.db, [tenantScope]);
+  const row = await executor.selectFrom("posts").select((eb) => eb.fn.countAll<number>().as("n"))
+    .executeTakeFirstOrThrow();
+  assert.equal(Number(row.n), 2);
+  const dyn = await executor.selectFrom("posts").select(executor.dynamic.ref<"title">("title")).orderBy("title")
+    .execute();
+  assert.deepEqual(plainRows(dyn), [{ title: "a1" }, { title: "x" }]);
+  await executor.schema.createTable("extra").addColumn("id", "integer").execute();
+  await executor.schema.dropTable("extra").execute();
+});
+
+suite.test("interceptQuery sees each statement and a throwing one sends no SQL", async (ctx) => {
+  const seen: string[] = [];
+  const executor = createExecutorSync(ctx.db, [{
+    name: "probe",
+    interceptQuery(qb, context) {
+      seen.push(`${context.operation}:${context.table}:${context.alias}`);
+      if (context.operation === "insert") throw new Error("no inserts");
+      return qb;
+    },
+  }]);
+  await executor.selectFrom("users as u").select("u.id").execute();
+  await executor.transaction().execute((trx) => trx.deleteFrom("audit").execute());
+  const error = await rejection(executor.insertInto("audit").values({ note: "n" }).execute());
+  assert.ok(isPluginError(error));
+  assert.equal(error.plugin, "probe");
+  assert.equal(error.operation, "insert");
+  assert.equal(error.table, "audit");
+  assert.equal((error.cause as Error).message, "no inserts");
+  assert.equal(error.message, "Plugin 'probe' failed in interceptQuery on insert of 'audit': no inserts");
+  assert.deepEqual(seen, ["select:users:u", "delete:audit:undefined", "insert:audit:undefined"]);
+  assert.equal((await ctx.db.selectFrom("audit").selectAll().execute()).length, 0);
+});
+
+suite.test("raw SQL is refused by a refusing plugin unless opted in", async (ctx) => {
+  const executor = createExecutorSync(ctx.db, [{ ...tenantScope, rawSql: "refuse" }]);
+  const raw = sql<{ n: number }>`select count(*) as n from users`;
+  assert.ok(isRawSqlRefusedError(await rejection(raw.execute(executor))));
+  assert.ok(isRawSqlRefusedError(await rejection(executor.executeQuery(CompiledQuery.raw("select 1")))));
+  assert.ok(
+    isRawSqlRefusedError(
+      await rejection(executor.selectFrom(sql<{ id: number }>`(select id from users)`.as("t")).selectAll().execute()),
+    ),
+  );
+  const rows = await allowRawSql(() => raw.execute(executor));
+  assert.equal(Number(rows.rows[0]?.n), 3);
+  // queries compiled by the executor are not "precompiled elsewhere"
+  const compiled = executor.selectFrom("users").select("name").orderBy("name").compile();
+  assert.deepEqual(plainRows((await executor.executeQuery(compiled)).rows), [{ name: "ada" }, { name: "cy" }]);
+});
+
+suite.test("onWrite sets columns on insert, multi-row insert, update and upsert, and can reject", async (ctx) => {
+  const stamp: KyseraPlugin = {
+    name: "stamp",
+    onWrite(write) {
+      if (write.table !== "posts") return undefined;
+      if (write.rows.some((r) => r.tenant_id === 2)) throw new Error("tenant 2 is not yours");
+      return write.kind === "set" || write.kind === "upsert-set"
+        ? { set: { tenant_id: 1 } }
+        : { set: { tenant_id: 1 } };
+    },
+  };
+  const executor = createExecutorSync(ctx.db, [stamp]);
+  // deno-lint-ignore no-explicit-any
+  const loose = executor as Kysely<any>;
+  await loose.insertInto("posts").values({ user_id: 1, title: "n1" }).execute();
+  await loose.insertInto("posts").values([{ user_id: 1, title: "n2" }, { user_id: 3, title: "n3" }]).execute();
+  const insertUpsert = ctx.dialect === "mysql"
+    ? loose.insertInto("posts").values({ user_id: 1, title: "n1" }).onDuplicateKeyUpdate({ user_id: 3 })
+    : loose.insertInto("posts").values({ user_id: 1, title: "n1" }).onConflict((oc) =>
+      oc.column("title").doUpdateSet({ user_id: 3 })
+    );
+  await insertUpsert.execute();
+  await executor.updateTable("posts").set({ user_id: 2 }).where("title", "=", "b1").execute();
+  const error = await rejection(
+    executor.insertInto("posts").values({ tenant_id: 2, user_id: 1, title: "bad" }).execute(),
+  );
+  assert.ok(isPluginError(error) && error.hook === "onWrite");
+  const rows = await ctx.db.selectFrom("posts").select(["title", "tenant_id", "user_id"]).orderBy("title").execute();
+  assert.deepEqual(plainRows(rows), [
+    { title: "a1", tenant_id: 1, user_id: 1 },
+    { title: "b1", tenant_id: 1, user_id: 2 },
+    { title: "n1", tenant_id: 1, user_id: 3 },
+    { title: "n2", tenant_id: 1, user_id: 1 },
+    { title: "n3", tenant_id: 1, user_id: 3 },
+    { title: "x", tenant_id: 1, user_id: 2 },
+    { title: "y", tenant_id: 2, user_id: 1 },
+  ]);
+});
+
+suite.test("aroundWrite runs on the write's transaction and a rollback leaves no audit row", async (ctx) => {
+  const audit: KyseraPlugin = {
+    name: "audit",
+    async aroundWrite(execution, next) {
+      const before = await execution.rawDb.selectFrom("posts").select("id").execute();
+      const result = await next();
+      await execution.rawDb.insertInto("audit").values({
+        note: `${execution.operation} ${execution.table} ${before.length}->${result.numAffectedRows}`,
+      }).execute();
+      return result;
+    },
+  };
+  const executor = createExecutorSync(ctx.db, [audit]);
+  await executor.deleteFrom("posts").where("title", "=", "y").execute();
+  await rejection(
+    executor.transaction().execute(async (trx) => {
+      await trx.deleteFrom("posts").where("title", "=", "x").execute();
+      throw new Error("roll back");
+    }),
+  );
+  const notes = await ctx.db.selectFrom("audit").select("note").execute();
+  assert.deepEqual(plainRows(notes), [{ note: "delete posts 4->1" }]);
+  assert.equal((await ctx.db.selectFrom("posts").selectAll().execute()).length, 3);
+});
+
+suite.test("a plugin context switches a scope off for one call", async (ctx) => {
+  const withDeleted = new PluginContext<boolean>("withDeleted");
+  const executor = createExecutorSync(ctx.db, [{
+    name: "tenant",
+    context: withDeleted,
+    scopeRows: (ref, eb) =>
+      ref.table === "users" && ref.context !== true ? eb(ref.column("tenant_id"), "=", 1) : undefined,
+  }]);
+  const [scoped, all] = await Promise.all([names(executor), withDeleted.run(true, () => names(executor))]);
+  assert.deepEqual(scoped, ["ada", "cy"]);
+  assert.deepEqual(all, ["ada", "bob", "cy"]);
+});
+
+Deno.test("orderPlugins() rejects each invalid plugin list with a typed reason", () => {
+  const cases: [KyseraPlugin[], PluginValidationReason, string][] = [
+    [[{ name: "a" }, { name: "a" }], "duplicate-name", "Cannot register plugins: two plugins are named 'a'"],
+    [
+      [{ name: "a", dependencies: ["b"] }],
+      "missing-dependency",
+      "Cannot register plugin 'a': it depends on 'b', which is not registered",
+    ],
+    [
+      [{ name: "a", conflictsWith: ["b"] }, { name: "b" }],
+      "conflict",
+      "Cannot register plugin 'a': it conflicts with 'b'",
+    ],
+    [
+      [{ name: "a", dependencies: ["b"] }, { name: "b", dependencies: ["c"] }, { name: "c", dependencies: ["a"] }],
+      "dependency-cycle",
+      "Cannot register plugins: dependencies form a cycle: a -> b -> c -> a",
+    ],
+  ];
+  for (const [plugins, reason, message] of cases) {
+    const error = (() => {
+      try {
+        orderPlugins(plugins);
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(isPluginValidationError(error));
+    assert.equal(error.reason, reason);
+    assert.equal(error.message, message);
+  }
+});
+
+Deno.test("orderPlugins() puts dependencies first, then higher priority, then name", () => {
+  const order = orderPlugins([
+    { name: "d" },
+    { name: "c", priority: 5, dependencies: ["e"] },
+    { name: "b" },
+    { name: "e", priority: -1 },
+    { name: "a", priority: 5 },
+  ]).map((p) => p.name);
+  assert.deepEqual(order, ["a", "b", "d", "e", "c"]);
+});
+
+Deno.test("createExecutor() runs onInit in order; destroyExecutor() runs onDestroy in reverse and aggregates errors", async () => {
+  const log: string[] = [];
+  const plugin = (name: string, fail = false): KyseraPlugin => ({
+    name,
+    onInit: () => void log.push(`init ${name}`),
+    onDestroy: () => {
+      log.push(`destroy ${name}`);
+      if (fail) throw new Error(`${name} broke`);
+    },
+  });
+  const executor = await createExecutor(memoryDb(), [plugin("b", true), plugin("a", true), plugin("c")]);
+  assert.deepEqual(getPlugins(executor).map((p) => p.name), ["a", "b", "c"]);
+  const error = await rejection(destroyExecutor(executor));
+  assert.ok(error instanceof PluginLifecycleError);
+  assert.equal(error.errors.length, 2);
+  assert.deepEqual(log, ["init a", "init b", "init c", "destroy c", "destroy b", "destroy a"]);
+  assert.throws(() => createExecutorSync(memoryDb(), [plugin("x")]), TypeError);
+});
+
+Deno.test("createExecutor() undoes the plugins already initialised when an onInit fails", async () => {
+  const log: string[] = [];
+  const db = memoryDb();
+  const error = await rejection(createExecutor(db, [
+    { name: "a", onInit: () => void log.push("init a"), onDestroy: () => void log.push("destroy a") },
+    { name: "b", onInit: () => Promise.reject(new Error("no")) },
+  ]));
+  assert.ok(isPluginError(error) && error.hook === "onInit" && error.plugin === "b");
+  assert.deepEqual(log, ["init a", "destroy a"]);
+  await db.destroy();
+});

@@ -1,0 +1,259 @@
+import type {
+  CompiledQuery,
+  Expression,
+  ExpressionBuilder,
+  KyselyPlugin,
+  OperationNode,
+  QueryId,
+  QueryResult,
+  SqlBool,
+} from "kysely";
+import type { Kysely } from "kysely";
+import type { PluginContext } from "./plugin_context.ts";
+
+/** A Kysely instance over any database type, as plugin hooks receive it. */
+// deno-lint-ignore no-explicit-any
+export type AnyKysely = Kysely<any>;
+/** An expression builder over any tables, as {@linkcode KyseraPlugin.scopeRows} receives it. */
+// deno-lint-ignore no-explicit-any
+export type AnyExpressionBuilder = ExpressionBuilder<any, any>;
+
+/** The kind of statement a query is. `replace` is MySQL's `REPLACE INTO`. */
+export type QueryOperation = "select" | "insert" | "update" | "delete" | "replace" | "merge";
+
+/** What {@linkcode KyseraPlugin.interceptQuery} learns about a query. */
+export interface InterceptContext {
+  /** The statement's operation. */
+  readonly operation: QueryOperation;
+  /**
+   * The statement's top-level table, alias stripped: the first FROM item of
+   * a select or delete, the target of an insert, update or merge.
+   * `undefined` when that is not a table (a subquery, no FROM).
+   */
+  readonly table: string | undefined;
+  /** The alias of that table, if it has one. */
+  readonly alias: string | undefined;
+  /** The schema of that table, if the query names one (or `withSchema` set it). */
+  readonly schema: string | undefined;
+  /** A bag shared by every plugin's hooks for this one query. */
+  readonly metadata: Record<string, unknown>;
+  /** Kysely's id of the query. */
+  readonly queryId: QueryId;
+}
+
+/** Where a table reference sits in its query. */
+export type TableReferencePosition = "from" | "join" | "target" | "using";
+
+/**
+ * One reference to a table in a query, as {@linkcode KyseraPlugin.scopeRows}
+ * sees it. A table referenced three times (a self-join, a subquery) is seen
+ * three times, each with its own alias.
+ *
+ * @typeParam C The plugin's context value type.
+ */
+export interface TableReference<C = unknown> {
+  /** The table name. */
+  readonly table: string;
+  /** The alias, if the reference has one. */
+  readonly alias: string | undefined;
+  /** The schema, if the reference names one. */
+  readonly schema: string | undefined;
+  /** The operation of the query the reference sits in (`select` inside a subquery of a delete). */
+  readonly operation: QueryOperation;
+  /** The operation of the whole statement. */
+  readonly statement: QueryOperation;
+  /** Where the reference sits. */
+  readonly position: TableReferencePosition;
+  /** The plugin's context value (see {@linkcode KyseraPlugin.context}), read for this query. */
+  readonly context: C | undefined;
+  /**
+   * A column of this reference, qualified the way the query names the table
+   * (by its alias when it has one), for use in the returned predicate.
+   */
+  column(name: string): Expression<unknown>;
+}
+
+/** A value in {@linkcode WriteInfo.rows} that is an SQL expression, not a literal. */
+export class WriteExpression {
+  /** The expression's operation node. */
+  readonly node: OperationNode;
+  /** @param node The expression's operation node. */
+  constructor(node: OperationNode) {
+    this.node = node;
+  }
+}
+
+/** Which part of a write {@linkcode KyseraPlugin.onWrite} is looking at. */
+export type WriteKind = "values" | "select" | "set" | "upsert-set";
+
+/**
+ * One INSERT/UPDATE as {@linkcode KyseraPlugin.onWrite} sees it.
+ *
+ * @typeParam C The plugin's context value type.
+ */
+export interface WriteInfo<C = unknown> {
+  /** `insert`, `replace` or `update`. */
+  readonly operation: "insert" | "replace" | "update";
+  /** The written table. */
+  readonly table: string;
+  /** Its schema, if named. */
+  readonly schema: string | undefined;
+  /**
+   * `values`: the rows of `insert ... values`; `select`: `insert ... select`
+   * (rows is empty; the columns are known); `set`: an UPDATE's SET (one
+   * row); `upsert-set`: the SET of `onConflict(...doUpdateSet)` or
+   * `onDuplicateKeyUpdate` (one row).
+   */
+  readonly kind: WriteKind;
+  /** The columns written. */
+  readonly columns: readonly string[];
+  /**
+   * The rows written, column to value. Literal values appear as is; SQL
+   * expressions appear as {@linkcode WriteExpression}; a column left to its
+   * default is absent.
+   */
+  readonly rows: readonly Readonly<Record<string, unknown>>[];
+  /** The plugin's context value, read for this query. */
+  readonly context: C | undefined;
+}
+
+/** What {@linkcode KyseraPlugin.onWrite} may change. */
+export interface WriteChange {
+  /**
+   * Columns to set on every row (replacing a value the caller gave): a
+   * literal, or an `Expression` such as `sql\`now()\``.
+   */
+  readonly set?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A write being executed, as {@linkcode KyseraPlugin.aroundWrite} sees it.
+ *
+ * @typeParam C The plugin's context value type.
+ */
+export interface WriteExecution<C = unknown> {
+  /** The statement's operation. */
+  readonly operation: QueryOperation;
+  /** The target table, alias stripped (`undefined` if not a plain table). */
+  readonly table: string | undefined;
+  /** The compiled query about to run. */
+  readonly query: CompiledQuery;
+  /** The plugin's context value, read for this query. */
+  readonly context: C | undefined;
+  /**
+   * A Kysely bound to the connection (and transaction) the write runs on,
+   * with every Kysera plugin in force. Writes through it pass `aroundWrite`
+   * again; use `rawDb` for a plugin's own bookkeeping writes.
+   */
+  readonly db: AnyKysely;
+  /** A Kysely bound to the same connection, without Kysera's plugins. */
+  readonly rawDb: AnyKysely;
+}
+
+/** What a plugin says about raw SQL it cannot rewrite. */
+export type RawSqlPolicy = "allow" | "refuse";
+
+/**
+ * A per-statement raw-SQL decision: `true` allows. Declared as a method type
+ * so a plugin with a specific context type is still a `KyseraPlugin`.
+ */
+export type RawSqlDecision<C> = { decide(info: RawSqlInfo<C>): boolean }["decide"];
+
+/** What {@linkcode KyseraPlugin.rawSql} is told about a raw statement. */
+export interface RawSqlInfo<C = unknown> {
+  /** `"raw query"`, `"precompiled query"` or `"raw table source"`. */
+  readonly source: string;
+  /** The plugin's context value, read for this query. */
+  readonly context: C | undefined;
+}
+
+/**
+ * A Kysera plugin. Every member but `name` is optional; a plugin uses the
+ * hooks it needs.
+ *
+ * Hooks that rewrite queries run on Kysely's operation-node tree of every
+ * query of the executor and of every transaction, controlled transaction,
+ * connection, `withSchema`/`withPlugin`/`withoutPlugins` instance derived
+ * from it, after the user's own Kysely plugins, in this order:
+ * `transformQuery`, `interceptQuery`, `onWrite`, `scopeRows`.
+ *
+ * @typeParam C The type of the value in the plugin's {@linkcode PluginContext}.
+ *
+ * @example A tenant scope
+ * ```ts
+ * import type { KyseraPlugin } from "@kysera/kysera/executor";
+ *
+ * const tenantScope: KyseraPlugin = {
+ *   name: "tenant",
+ *   scopeRows: (ref, eb) => ref.table === "posts" ? eb(ref.column("tenant_id"), "=", 1) : undefined,
+ * };
+ * console.log(tenantScope.name); // "tenant"
+ * ```
+ */
+export interface KyseraPlugin<C = unknown> {
+  /** A unique name. */
+  readonly name: string;
+  /** The plugin's version, for messages. */
+  readonly version?: string;
+  /** Higher runs earlier, after dependencies. @default 0 */
+  readonly priority?: number;
+  /** Names of plugins that must be registered and run before this one. */
+  readonly dependencies?: readonly string[];
+  /** Names of plugins that cannot be registered with this one. */
+  readonly conflictsWith?: readonly string[];
+  /** The plugin's per-call context; its value is handed to every hook. */
+  readonly context?: PluginContext<C>;
+  /**
+   * What the plugin does with raw SQL, which no hook can rewrite: `"allow"`
+   * (the default), `"refuse"` (throw {@linkcode RawSqlRefusedError} unless the
+   * call runs in `allowRawSql`), or a function deciding per statement
+   * (return `true` to allow; e.g. allow in a system context).
+   */
+  readonly rawSql?: RawSqlPolicy | RawSqlDecision<C>;
+
+  /** Runs once when the executor is created with {@linkcode createExecutor}, in plugin order. */
+  onInit?(executor: AnyKysely): void | Promise<void>;
+  /** Runs once in {@linkcode destroyExecutor}, in reverse plugin order. */
+  onDestroy?(executor: AnyKysely): void | Promise<void>;
+
+  /**
+   * The builder hook: receives a query builder over the whole statement and
+   * returns one of the same kind (e.g. with an added `where`). Sees only the
+   * top-level statement: a table inside a join or subquery is not its
+   * `context.table`. Use `scopeRows` for guarantees that must hold for every
+   * reference.
+   */
+  interceptQuery?<QB>(qb: QB, context: InterceptContext): QB;
+
+  /**
+   * A row scope: for one table reference, a predicate to AND onto it (in
+   * WHERE for FROM items and UPDATE/DELETE targets, in ON for joins, so
+   * outer joins keep their outer rows), or `undefined` to leave it alone.
+   */
+  scopeRows?(ref: TableReference<C>, eb: AnyExpressionBuilder): Expression<SqlBool> | undefined;
+
+  /**
+   * A write hook: sees each INSERT/UPDATE's table and values before the
+   * query is compiled; may return columns to set, or throw to reject the
+   * write (no SQL is sent).
+   */
+  onWrite?(write: WriteInfo<C>): WriteChange | undefined | void;
+
+  /**
+   * Runs around the execution of every write (insert, update, delete,
+   * replace, merge) on the connection it runs on. Call `next()` exactly once
+   * and return its result (or a result derived from it).
+   */
+  aroundWrite?(
+    execution: WriteExecution<C>,
+    next: () => Promise<QueryResult<unknown>>,
+  ): Promise<QueryResult<unknown>>;
+
+  /** Kysely's own plugin hook, run on the tree before the Kysera hooks. */
+  transformQuery?: KyselyPlugin["transformQuery"];
+  /** Kysely's own plugin hook, run on every result. */
+  transformResult?: KyselyPlugin["transformResult"];
+
+  /** Adds methods to a repository (used by the repository layer). */
+  extendRepository?<R extends object>(repository: R): R;
+}

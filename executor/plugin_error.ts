@@ -1,0 +1,280 @@
+import { isKyseraError, KyseraError, type KyseraErrorOptions } from "../core/mod.ts";
+
+/** The plugin hooks the executor calls; named in {@linkcode PluginError}. */
+export type PluginHook =
+  | "onInit"
+  | "onDestroy"
+  | "interceptQuery"
+  | "scopeRows"
+  | "onWrite"
+  | "aroundWrite"
+  | "transformQuery"
+  | "transformResult";
+
+/** Where a failing hook was working, as far as the executor knows. */
+export interface PluginErrorDetails extends KyseraErrorOptions {
+  /** The plugin's name. */
+  plugin: string;
+  /** The hook that threw. */
+  hook: PluginHook;
+  /** The statement's operation (`select`, `insert`, ...), for query hooks. */
+  operation?: string;
+  /** The statement's table (alias stripped), for query hooks. */
+  table?: string;
+}
+
+/**
+ * A plugin hook threw. The original error is the `cause`; the message names
+ * the plugin, the hook and, for query hooks, the operation and table. No SQL
+ * was sent for the query when a query hook throws.
+ *
+ * Errors that are already a {@linkcode KyseraError} (a plugin's own typed
+ * rejection, say) are not wrapped: they reach the caller unchanged.
+ *
+ * @example Reading a plugin error
+ * ```ts
+ * import { isPluginError, PluginError } from "@kysera/kysera/executor";
+ *
+ * const error = new PluginError({ plugin: "tenant", hook: "interceptQuery", operation: "select", table: "users" });
+ * console.log(isPluginError(error), error.message);
+ * // true "Plugin 'tenant' failed in interceptQuery on select of 'users'"
+ * ```
+ */
+export class PluginError extends KyseraError {
+  static override readonly kind: string = "PluginError";
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** The hook that threw. */
+  readonly hook: PluginHook;
+  /** The statement's operation, for query hooks. */
+  readonly operation: string | undefined;
+  /** The statement's table, for query hooks. */
+  readonly table: string | undefined;
+
+  /**
+   * @param details The plugin, hook, operation, table and cause.
+   */
+  constructor(details: PluginErrorDetails) {
+    const where = details.operation === undefined
+      ? ""
+      : ` on ${details.operation}${details.table === undefined ? "" : ` of '${details.table}'`}`;
+    const because = details.cause instanceof Error ? `: ${details.cause.message}` : "";
+    super(`Plugin '${details.plugin}' failed in ${details.hook}${where}${because}`, "PLUGIN_ERROR", details);
+    this.plugin = details.plugin;
+    this.hook = details.hook;
+    this.operation = details.operation;
+    this.table = details.table;
+  }
+}
+
+/**
+ * Wraps what a plugin hook threw in a {@linkcode PluginError}, unless it is a
+ * {@linkcode KyseraError} already.
+ *
+ * @param error What the hook threw.
+ * @param details The plugin, hook, operation and table.
+ * @returns The error to throw.
+ *
+ * @example Wrapping a plugin's failure
+ * ```ts
+ * import { wrapPluginError } from "@kysera/kysera/executor";
+ *
+ * const error = wrapPluginError(new Error("boom"), { plugin: "audit", hook: "onWrite" });
+ * console.log(error.message); // "Plugin 'audit' failed in onWrite: boom"
+ * ```
+ */
+export function wrapPluginError(error: unknown, details: Omit<PluginErrorDetails, "cause">): Error {
+  if (isKyseraError(error)) return error;
+  return new PluginError({ ...details, cause: error });
+}
+
+/**
+ * Tells whether a value is a {@linkcode PluginError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a plugin error.
+ *
+ * @example
+ * ```ts
+ * import { isPluginError } from "@kysera/kysera/executor";
+ *
+ * console.log(isPluginError(new Error("x"))); // false
+ * ```
+ */
+export function isPluginError(value: unknown): value is PluginError {
+  return value instanceof PluginError;
+}
+
+/** Why a plugin list was rejected. */
+export type PluginValidationReason = "duplicate-name" | "missing-dependency" | "conflict" | "dependency-cycle";
+
+/** The facts of a {@linkcode PluginValidationError}. */
+export interface PluginValidationDetails {
+  /** Why the list was rejected. */
+  reason: PluginValidationReason;
+  /** The plugin whose declaration failed. */
+  plugin: string;
+  /** The other plugin involved: the missing dependency, or the conflicting plugin. */
+  other?: string;
+  /** For a cycle: the plugin names along it, first name repeated at the end. */
+  cycle?: readonly string[];
+}
+
+/**
+ * A list of plugins cannot be used together: two share a name, one depends on
+ * a plugin that is absent, two conflict, or dependencies form a cycle.
+ * Thrown by {@linkcode createExecutor} before any plugin runs.
+ *
+ * @example Telling the reasons apart
+ * ```ts
+ * import { createExecutorSync, isPluginValidationError } from "@kysera/kysera/executor";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { DatabaseSync } from "node:sqlite";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<Record<string, never>>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * try {
+ *   createExecutorSync(db, [{ name: "a", dependencies: ["b"] }, { name: "b", dependencies: ["a"] }]);
+ * } catch (error) {
+ *   if (isPluginValidationError(error)) console.log(error.reason, error.cycle); // "dependency-cycle" ["a", "b", "a"]
+ * }
+ * await db.destroy();
+ * ```
+ */
+export class PluginValidationError extends KyseraError {
+  static override readonly kind: string = "PluginValidationError";
+  /** Why the list was rejected. */
+  readonly reason: PluginValidationReason;
+  /** The plugin whose declaration failed. */
+  readonly plugin: string;
+  /** The other plugin involved, if any. */
+  readonly other: string | undefined;
+  /** For a cycle: the names along it. */
+  readonly cycle: readonly string[] | undefined;
+
+  /**
+   * @param details The reason and the plugins involved.
+   */
+  constructor(details: PluginValidationDetails) {
+    super(validationMessage(details), "PLUGIN_VALIDATION");
+    this.reason = details.reason;
+    this.plugin = details.plugin;
+    this.other = details.other;
+    this.cycle = details.cycle === undefined ? undefined : Object.freeze([...details.cycle]);
+  }
+}
+
+function validationMessage(d: PluginValidationDetails): string {
+  switch (d.reason) {
+    case "duplicate-name":
+      return `Cannot register plugins: two plugins are named '${d.plugin}'`;
+    case "missing-dependency":
+      return `Cannot register plugin '${d.plugin}': it depends on '${d.other}', which is not registered`;
+    case "conflict":
+      return `Cannot register plugin '${d.plugin}': it conflicts with '${d.other}'`;
+    case "dependency-cycle":
+      return `Cannot register plugins: dependencies form a cycle: ${(d.cycle ?? []).join(" -> ")}`;
+  }
+}
+
+/**
+ * Tells whether a value is a {@linkcode PluginValidationError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a plugin validation error.
+ *
+ * @example
+ * ```ts
+ * import { isPluginValidationError, PluginValidationError } from "@kysera/kysera/executor";
+ *
+ * console.log(isPluginValidationError(new PluginValidationError({ reason: "duplicate-name", plugin: "a" }))); // true
+ * ```
+ */
+export function isPluginValidationError(value: unknown): value is PluginValidationError {
+  return value instanceof PluginValidationError;
+}
+
+/**
+ * Raw SQL (`sql`...`.execute(executor)`, `executor.executeQuery(compiled)`
+ * of a query compiled elsewhere, or a raw table source in FROM/JOIN) was
+ * refused by a plugin that cannot enforce itself on it. Run it inside
+ * `allowRawSql(...)` to opt in. No SQL was sent.
+ *
+ * @example
+ * ```ts
+ * import { RawSqlRefusedError } from "@kysera/kysera/executor";
+ *
+ * console.log(new RawSqlRefusedError("rls", "raw query").message);
+ * // "Cannot run raw SQL: plugin 'rls' cannot enforce itself on a raw query; wrap the call in allowRawSql() to opt in"
+ * ```
+ */
+export class RawSqlRefusedError extends KyseraError {
+  static override readonly kind: string = "RawSqlRefusedError";
+  /** The refusing plugin. */
+  readonly plugin: string;
+  /** What kind of raw SQL was seen. */
+  readonly source: string;
+
+  /**
+   * @param plugin The refusing plugin.
+   * @param source What was seen: `"raw query"`, `"precompiled query"` or `"raw table source"`.
+   */
+  constructor(plugin: string, source: string) {
+    super(
+      `Cannot run raw SQL: plugin '${plugin}' cannot enforce itself on a ${source}; wrap the call in allowRawSql() to opt in`,
+      "RAW_SQL_REFUSED",
+    );
+    this.plugin = plugin;
+    this.source = source;
+  }
+}
+
+/**
+ * Tells whether a value is a {@linkcode RawSqlRefusedError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` when a plugin refused raw SQL.
+ *
+ * @example
+ * ```ts
+ * import { isRawSqlRefusedError } from "@kysera/kysera/executor";
+ *
+ * console.log(isRawSqlRefusedError(new Error("x"))); // false
+ * ```
+ */
+export function isRawSqlRefusedError(value: unknown): value is RawSqlRefusedError {
+  return value instanceof RawSqlRefusedError;
+}
+
+/**
+ * Several plugin lifecycle hooks failed (`onDestroy` runs every plugin's
+ * hook even when one fails). Each failure is a {@linkcode PluginError} in
+ * `errors`.
+ *
+ * @example
+ * ```ts
+ * import { PluginError, PluginLifecycleError } from "@kysera/kysera/executor";
+ *
+ * const error = new PluginLifecycleError([new PluginError({ plugin: "a", hook: "onDestroy" })]);
+ * console.log(error.errors.length); // 1
+ * ```
+ */
+export class PluginLifecycleError extends KyseraError {
+  static override readonly kind: string = "PluginLifecycleError";
+  /** Every failure, in the order the hooks ran. */
+  readonly errors: readonly Error[];
+
+  /**
+   * @param errors The failures, in the order the hooks ran.
+   */
+  constructor(errors: readonly Error[]) {
+    super(
+      `Plugin lifecycle hooks failed: ${errors.map((e) => e.message).join("; ")}`,
+      "PLUGIN_LIFECYCLE",
+      { cause: errors[0] },
+    );
+    this.errors = Object.freeze([...errors]);
+  }
+}
