@@ -141,9 +141,9 @@ type AnyQuery = SelectQueryBuilder<any, any, any>;
  *   and a nested range expansion (`a >= ? and (a > ? or ...)`) elsewhere, which
  *   gives the engine a range on the leading column.
  * - Cursors are opaque base64url tokens, validated on decode (size cap, shape,
- *   columns, value types), optionally HMAC-signed and then bound to this
- *   query and order. A bad cursor throws `InvalidCursorError` before any SQL
- *   runs.
+ *   columns, value types) and bound to the order; with a `secret` they are
+ *   HMAC-signed and bound to this query (its SQL and parameters) as well. A
+ *   bad cursor throws `InvalidCursorError` before any SQL runs.
  *
  * The query's own ORDER BY, LIMIT and OFFSET are replaced. Order columns must
  * be columns (the predicate goes in WHERE), selected in the result under
@@ -297,17 +297,22 @@ function reverse(c: Column): Column {
 }
 
 /**
- * Binds the cursor to the order and to the query's SQL and parameters, so a
- * cursor of another table, filter or order is rejected.
+ * Binds the cursor to the order and, when cursors are signed, to the query's
+ * SQL and parameters, so a signed cursor of another table, filter or order is
+ * rejected. Unsigned cursors can be forged by anyone, so binding them to the
+ * query would prove nothing; they are bound to the order only, which spares
+ * every page a second compile of the query.
  */
 function codecFor<DB, TB extends keyof DB>(
   columns: Column[],
   base: AnyQuery,
   options: CursorPaginationOptions<DB, TB>,
 ): CursorCodec {
-  const compiled = base.compile();
-  const context = JSON.stringify(columns.map((c) => [c.column, c.key, c.desc, c.nullsFirst ?? null])) + "\u0000" +
-    compiled.sql + "\u0000" + JSON.stringify(compiled.parameters, jsonSafe);
+  let context = JSON.stringify(columns.map((c) => [c.column, c.key, c.desc, c.nullsFirst ?? null]));
+  if (options.secret !== undefined) {
+    const compiled = base.compile();
+    context += "\u0000" + compiled.sql + "\u0000" + JSON.stringify(compiled.parameters, jsonSafe);
+  }
   return createCursorCodec({
     columns: columns.map((c) => ({ name: c.key, type: c.type, nullable: c.nullsFirst !== undefined })),
     context,

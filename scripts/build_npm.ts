@@ -33,8 +33,10 @@ const tsconfig = {
     target: "ES2022",
     module: "NodeNext",
     moduleResolution: "NodeNext",
-    lib: ["ES2022"],
-    types: [],
+    // Web APIs (TextEncoder, crypto.subtle) exist on Node 20+, Bun and Deno;
+    // node:async_hooks is the one Node module the library imports.
+    lib: ["ES2022", "DOM"],
+    types: ["node"],
     declaration: true,
     sourceMap: true,
     inlineSources: true,

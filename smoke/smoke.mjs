@@ -1,10 +1,12 @@
 // Smoke test of the packed npm package, run by Node and by Bun (smoke/run.sh).
 // Imports `kysera` by name, as a user would, and checks the same behaviour the
-// Deno tests prove: a query round trip and a unique violation translated into
-// a typed error, on SQLite, PostgreSQL and MariaDB.
+// Deno tests prove, on SQLite, PostgreSQL and MariaDB: a query round trip, a
+// unique violation translated into a typed error, a row scope of the executor
+// holding inside a transaction and a join, and a signed keyset walk.
 import { Kysely, MysqlDialect, PostgresDialect, sql, SqliteDialect } from "kysely";
-import { getDialect, isKyseraError, isUniqueConstraintError, parseDatabaseError } from "kysera";
+import { getDialect, isKyseraError, isUniqueConstraintError, paginateCursor, parseDatabaseError } from "kysera";
 import * as core from "kysera/core";
+import { createExecutor } from "kysera/executor";
 import { wrapSyncSqlite } from "kysera/dialects";
 
 const runtime = typeof globalThis.Bun !== "undefined" ? `bun ${globalThis.Bun.version}` : `node ${process.version}`;
@@ -69,11 +71,40 @@ for (const [name, dialect] of Object.entries(databases)) {
     }
     const count = await sql`SELECT COUNT(*) AS n FROM ${sql.table(table)}`.execute(db);
     if (Number(count.rows[0].n) !== 2) throw new Error(`${name}: the failed insert wrote a row`);
-    console.log(`${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code})`);
+
+    // The executor: a row scope hiding id 2 holds in a transaction and a self-join.
+    const hideTwo = { name: "hide-two", scopeRows: (ref, eb) => eb(ref.column("id"), "<>", 2) };
+    const executor = await createExecutor(db, [hideTwo]);
+    const seen = await executor.transaction().execute((trx) =>
+      trx.selectFrom(`${table} as a`).innerJoin(`${table} as b`, "b.id", "a.id").select("a.id").orderBy("a.id")
+        .execute()
+    );
+    if (seen.map((r) => Number(r.id)).join(",") !== "1") {
+      throw new Error(`${name}: the row scope leaked: ${JSON.stringify(seen)}`);
+    }
+
+    // A signed keyset walk, one row a page, forward.
+    const secret = "smoke-secret-of-at-least-thirty-two-bytes";
+    const walked = [];
+    let after;
+    do {
+      const page = await paginateCursor(db.selectFrom(table).select(["id", "name"]), {
+        db,
+        orderBy: [{ column: "name", direction: "desc", type: "string" }],
+        limit: 1,
+        secret,
+        ...(after ? { after } : {}),
+      });
+      walked.push(...page.data.map((r) => r.name));
+      after = page.nextCursor;
+    } while (after);
+    if (walked.join(",") !== "y,x") throw new Error(`${name}: the keyset walk returned ${walked.join(",")}`);
+
+    console.log(`${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code}) scope ok, walk [${walked}]`);
     passed++;
   } finally {
     await db.schema.dropTable(table).ifExists().execute().catch(() => {});
-    await db.destroy();
+    await db.destroy(); // the executor shares db's driver
   }
 }
 console.log(`${runtime} smoke: ${passed} of ${Object.keys(databases).length} databases ok`);
