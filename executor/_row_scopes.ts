@@ -304,12 +304,7 @@ function scopeSelect(node: SelectQueryNode, w: Walk): OperationNode {
   const walked = visitChildren(node, w) as SelectQueryNode;
   const c = scopeClauses(walked.from?.froms, walked.joins, walked.where, w, "select", "from");
   if (!c.changed) return walked;
-  return Object.freeze({
-    ...walked,
-    ...(c.froms === undefined ? {} : { from: FromNode.create(c.froms) }),
-    ...(c.joins === undefined ? {} : { joins: c.joins }),
-    ...(c.where === undefined ? {} : { where: c.where }),
-  });
+  return withClauses(walked, c);
 }
 
 function scopeUpdate(node: UpdateQueryNode, w: Walk): OperationNode {
@@ -330,8 +325,13 @@ function scopeUpdate(node: UpdateQueryNode, w: Walk): OperationNode {
   }
   const c = scopeClauses(walked.from?.froms, walked.joins, where, w, "update", "from");
   if (!changed && !c.changed) return walked;
-  return Object.freeze({
-    ...walked,
+  return withClauses(walked, c);
+}
+
+/** A copy of a SELECT or UPDATE node with the scoped FROM, joins and WHERE. */
+function withClauses<N extends SelectQueryNode | UpdateQueryNode>(node: N, c: Clauses): N {
+  return Object.freeze<N>({
+    ...node,
     ...(c.froms === undefined ? {} : { from: FromNode.create(c.froms) }),
     ...(c.joins === undefined ? {} : { joins: c.joins }),
     ...(c.where === undefined ? {} : { where: c.where }),
