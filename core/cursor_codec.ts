@@ -307,11 +307,27 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
   });
 }
 
+/**
+ * Imported HMAC keys by their bytes (hex), so that a codec made per request
+ * does not import the same key again. Bounded: cleared when full.
+ */
+const KEYS = new Map<string, Promise<CryptoKey>>();
+const MAX_CACHED_KEYS = 64;
+
 function importKey(bytes: Uint8Array): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", bytes as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-    "verify",
-  ]);
+  let hex = "";
+  for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
+  let key = KEYS.get(hex);
+  if (key === undefined) {
+    if (KEYS.size >= MAX_CACHED_KEYS) KEYS.clear();
+    key = crypto.subtle.importKey("raw", bytes as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+      "verify",
+    ]);
+    KEYS.set(hex, key);
+    key.catch(() => KEYS.delete(hex));
+  }
+  return key;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {

@@ -199,7 +199,7 @@ export async function paginateCursor<DB, TB extends keyof DB, O>(
     throw new TypeError("Cannot paginate: 'after' and 'before' are mutually exclusive: both are set");
   }
   const columns = resolveColumns(options);
-  const base = (query as unknown as AnyQuery).clearOrderBy().clearLimit().clearOffset();
+  const base = withoutPaging(query as unknown as AnyQuery);
   const dialect = getDialect(options.db);
   const codec = codecFor(columns, base, options);
 
@@ -223,15 +223,17 @@ export async function paginateCursor<DB, TB extends keyof DB, O>(
   const hasPrev = backward ? more : after !== undefined;
   const first = data[0] as Record<string, unknown> | undefined;
   const last = data[data.length - 1] as Record<string, unknown> | undefined;
-  const encode = (row: Record<string, unknown>) => {
+  const encode = (row: Record<string, unknown> | undefined) => {
+    if (row === undefined) return null;
     const values = columns.map((c) => row[c.key] as CursorValue);
     return codec.signed ? codec.encode(values) : codec.encodeSync(values);
   };
-  const [nextCursor, prevCursor] = await Promise.all([
-    hasNext && last !== undefined ? encode(last) : null,
-    hasPrev && first !== undefined ? encode(first) : null,
-  ]);
-  return { data, nextCursor, prevCursor, hasNext, hasPrev };
+  const next = hasNext ? encode(last) : null;
+  const prev = hasPrev ? encode(first) : null;
+  const [nextCursor, prevCursor]: (string | null)[] = codec.signed
+    ? await Promise.all([next, prev])
+    : [next as string | null, prev as string | null];
+  return { data, nextCursor: nextCursor ?? null, prevCursor: prevCursor ?? null, hasNext, hasPrev };
 }
 
 function resolveColumns<DB, TB extends keyof DB>(options: CursorPaginationOptions<DB, TB>): Column[] {
@@ -301,24 +303,48 @@ function reverse(c: Column): Column {
  * SQL and parameters, so a signed cursor of another table, filter or order is
  * rejected. Unsigned cursors can be forged by anyone, so binding them to the
  * query would prove nothing; they are bound to the order only, which spares
- * every page a second compile of the query.
+ * every page a second compile of the query, and their codec is cached.
  */
 function codecFor<DB, TB extends keyof DB>(
   columns: Column[],
   base: AnyQuery,
   options: CursorPaginationOptions<DB, TB>,
 ): CursorCodec {
-  let context = JSON.stringify(columns.map((c) => [c.column, c.key, c.desc, c.nullsFirst ?? null]));
+  let context = JSON.stringify(columns.map((c) => [c.column, c.key, c.desc, c.nullsFirst ?? null, c.type ?? null]));
+  const create = () =>
+    createCursorCodec({
+      columns: columns.map((c) => ({ name: c.key, type: c.type, nullable: c.nullsFirst !== undefined })),
+      context,
+      secret: options.secret,
+      maxLength: options.maxCursorLength,
+    });
   if (options.secret !== undefined) {
     const compiled = base.compile();
     context += "\u0000" + compiled.sql + "\u0000" + JSON.stringify(compiled.parameters, jsonSafe);
+    return create();
   }
-  return createCursorCodec({
-    columns: columns.map((c) => ({ name: c.key, type: c.type, nullable: c.nullsFirst !== undefined })),
-    context,
-    secret: options.secret,
-    maxLength: options.maxCursorLength,
-  });
+  const cacheKey = `${options.maxCursorLength ?? ""}\u0000${context}`;
+  let codec = UNSIGNED_CODECS.get(cacheKey);
+  if (codec === undefined) {
+    if (UNSIGNED_CODECS.size >= MAX_CACHED_CODECS) UNSIGNED_CODECS.clear();
+    codec = create();
+    UNSIGNED_CODECS.set(cacheKey, codec);
+  }
+  return codec;
+}
+
+/** Unsigned codecs by order spec: a handful per application. Bounded: cleared when full. */
+const UNSIGNED_CODECS = new Map<string, CursorCodec>();
+const MAX_CACHED_CODECS = 256;
+
+/** The query without ORDER BY, LIMIT and OFFSET (paging sets its own); unchanged when it has none. */
+function withoutPaging(query: AnyQuery): AnyQuery {
+  const node = query.toOperationNode();
+  let q = query;
+  if (node.orderBy !== undefined) q = q.clearOrderBy();
+  if (node.limit !== undefined) q = q.clearLimit();
+  if (node.offset !== undefined) q = q.clearOffset();
+  return q;
 }
 
 function jsonSafe(_key: string, value: unknown): unknown {
