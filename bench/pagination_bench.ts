@@ -180,8 +180,8 @@ async function register(name: string, db: Kysely<DB>, rowValueMixed: boolean) {
   });
 }
 
-await register("sqlite", sqliteDb(), true);
-const postgres = await postgresDb();
+if (!Deno.env.get("CODEC_ONLY")) await register("sqlite", sqliteDb(), true);
+const postgres = Deno.env.get("CODEC_ONLY") ? undefined : await postgresDb();
 if (postgres !== undefined) await register("postgres", postgres, true);
 
 // Codec.

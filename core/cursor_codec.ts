@@ -178,7 +178,7 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
   let keys: Promise<CryptoKey[]> | undefined;
   const getKeys = () => keys ??= Promise.all(keyBytes.map(importKey));
 
-  const payloadOf = (values: readonly CursorValue[]): Uint8Array => {
+  const jsonOf = (values: readonly CursorValue[]): string => {
     if (!Array.isArray(values) || values.length !== columns.length) {
       throw new TypeError(
         `Cannot encode the cursor: expected ${columns.length} values: current length is ${
@@ -188,15 +188,25 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
     }
     const out: unknown[] = [fingerprint];
     for (let i = 0; i < columns.length; i++) out.push(toJson(values[i], columns[i]!));
-    const json = encoder.encode(JSON.stringify(out));
+    return JSON.stringify(out);
+  };
+
+  const payloadOf = (values: readonly CursorValue[]): Uint8Array => {
+    const json = encoder.encode(jsonOf(values));
     const bytes = new Uint8Array(json.length + 1 + (signed ? TAG_BYTES : 0));
     bytes[0] = signed ? SIGNED : UNSIGNED;
     bytes.set(json, 1);
     return bytes;
   };
 
-  /** Decodes the base64url and checks the version; returns the bytes, or throws. */
-  const open = (token: unknown, version: number): Uint8Array => {
+  /** An unsigned token; ASCII payloads (the usual case) go through the native `btoa`. */
+  const encodeUnsigned = (values: readonly CursorValue[]): string => {
+    const json = jsonOf(values);
+    if (NON_ASCII.test(json)) return toBase64Url(payloadOf(values));
+    return btoa(String.fromCharCode(UNSIGNED) + json).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+
+  const checkLength = (token: unknown): string => {
     if (typeof token !== "string") {
       throw new InvalidCursorError(
         "malformed",
@@ -209,32 +219,56 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
         `Cannot decode the cursor: it must be at most ${maxLength} characters: current length is ${token.length}`,
       );
     }
-    const bytes = fromBase64Url(token);
+    return token;
+  };
+
+  const checkVersion = (actual: number | undefined, version: number): void => {
+    if (actual === version) return;
+    if (actual === SIGNED || actual === UNSIGNED) {
+      throw new InvalidCursorError(
+        "signature",
+        signed
+          ? "Cannot decode the cursor: it is not signed"
+          : "Cannot decode the cursor: it is signed, but no secret is set",
+      );
+    }
+    throw new InvalidCursorError("version", `Cannot decode the cursor: unknown version: current version is ${actual}`);
+  };
+
+  /** Decodes an unsigned token to its JSON payload, on the native `atob`. */
+  const openUnsigned = (token: unknown): CursorValue[] => {
+    const binary = fromBase64UrlBinary(checkLength(token));
+    if (binary === undefined || binary.length < 2) {
+      throw new InvalidCursorError("malformed", "Cannot decode the cursor: it is not a canonical base64url token");
+    }
+    checkVersion(binary.charCodeAt(0), UNSIGNED);
+    const json = binary.slice(1);
+    return NON_ASCII.test(json) ? read(Uint8Array.from(json, (c) => c.charCodeAt(0))) : parse(json);
+  };
+
+  /** Decodes the base64url and checks the version; returns the bytes, or throws. */
+  const open = (token: unknown, version: number): Uint8Array => {
+    const bytes = fromBase64Url(checkLength(token));
     if (bytes === undefined || bytes.length < 2) {
       throw new InvalidCursorError("malformed", "Cannot decode the cursor: it is not a canonical base64url token");
     }
-    if (bytes[0] !== version) {
-      if (bytes[0] === SIGNED || bytes[0] === UNSIGNED) {
-        throw new InvalidCursorError(
-          "signature",
-          signed
-            ? "Cannot decode the cursor: it is not signed"
-            : "Cannot decode the cursor: it is signed, but no secret is set",
-        );
-      }
-      throw new InvalidCursorError(
-        "version",
-        `Cannot decode the cursor: unknown version: current version is ${bytes[0]}`,
-      );
-    }
+    checkVersion(bytes[0], version);
     return bytes;
   };
 
   const read = (json: Uint8Array): CursorValue[] => {
     let text: string;
-    let parsed: unknown;
     try {
       text = ascii(json) ?? decoder.decode(json);
+    } catch (error) {
+      throw new InvalidCursorError("malformed", "Cannot decode the cursor: its payload is not JSON", { cause: error });
+    }
+    return parse(text);
+  };
+
+  const parse = (text: string): CursorValue[] => {
+    let parsed: unknown;
+    try {
       parsed = JSON.parse(text);
     } catch (error) {
       throw new InvalidCursorError("malformed", "Cannot decode the cursor: its payload is not JSON", { cause: error });
@@ -264,15 +298,15 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
     signed,
     encodeSync(values: readonly CursorValue[]): string {
       unsignedOnly("encode");
-      return toBase64Url(payloadOf(values));
+      return encodeUnsigned(values);
     },
     decodeSync(token: unknown): CursorValue[] {
       unsignedOnly("decode");
-      return read(open(token, UNSIGNED).subarray(1));
+      return openUnsigned(token);
     },
     async encode(values: readonly CursorValue[]): Promise<string> {
+      if (!signed) return encodeUnsigned(values);
       const bytes = payloadOf(values);
-      if (!signed) return toBase64Url(bytes);
       const [key] = await getKeys();
       const body = bytes.subarray(0, bytes.length - TAG_BYTES);
       const tag = await crypto.subtle.sign("HMAC", key!, concat(contextBytes, body));
@@ -280,7 +314,7 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
       return toBase64Url(bytes);
     },
     async decode(token: unknown): Promise<CursorValue[]> {
-      if (!signed) return read(open(token, UNSIGNED).subarray(1));
+      if (!signed) return openUnsigned(token);
       const bytes = open(token, SIGNED);
       if (bytes.length < 2 + TAG_BYTES) {
         throw new InvalidCursorError("signature", "Cannot decode the cursor: its signature is missing");
@@ -490,6 +524,22 @@ function fromBase64Url(text: string): Uint8Array | undefined {
     bytes[j] = ((b & 15) << 4) | (c >> 2);
   }
   return bytes;
+}
+
+const NON_ASCII = /[\u0080-\uffff]/;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * Decodes canonical base64url without padding into a binary string (one
+ * character a byte) with the native `atob`; `undefined` for any other
+ * character, a length no encoding produces, or non-zero trailing bits, the
+ * same rules as {@linkcode fromBase64Url}.
+ */
+function fromBase64UrlBinary(text: string): string | undefined {
+  const rest = text.length & 3;
+  if (rest === 1 || !BASE64URL.test(text)) return undefined;
+  if (rest !== 0 && (DECODE_TABLE[text.charCodeAt(text.length - 1)]! & (rest === 2 ? 15 : 3)) !== 0) return undefined;
+  return atob(text.replace(/-/g, "+").replace(/_/g, "/"));
 }
 
 /** The bytes as a string when they are all ASCII (no TextDecoder call on the hot path). */
