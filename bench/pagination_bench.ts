@@ -5,10 +5,13 @@
  * and PostgreSQL when reachable (`KYSERA_TEST_POSTGRES_URL`). Also the cursor
  * codec: encode and decode, 1 and 3 columns, unsigned and signed.
  *
+ * Each page group also has the same page built with Kysely's builder per call
+ * ("hand-written Kysely"). `CODEC_ONLY=1` runs the codec groups alone.
+ *
  * Run: `deno bench -A bench/pagination_bench.ts`
  */
 import { DatabaseSync } from "node:sqlite";
-import { Kysely, PostgresDialect, sql, SqliteDialect } from "kysely";
+import { type CompiledQuery, Kysely, PostgresDialect, sql, SqliteDialect } from "kysely";
 import pg from "pg";
 import { createCursorCodec, type CursorOrderBy, paginateCursor } from "../core/mod.ts";
 import { wrapSyncSqlite } from "../dialects/mod.ts";
@@ -102,6 +105,77 @@ async function register(name: string, db: Kysely<DB>, rowValueMixed: boolean) {
       order by a asc, b desc, id desc limit ${LIMIT + 1}`
     : sql`select * from t where a >= ${mixed.a} and (a > ${mixed.a} or (b <= ${mixed.b} and (b < ${mixed.b} or id < ${mixed.id})))
       order by a asc, b desc, id desc limit ${LIMIT + 1}`;
+
+  // The same pages built with Kysely's query builder on every call, as an
+  // application writes them by hand: what paginateCursor competes with once
+  // the query is built in Kysely at all.
+  const kysely = {
+    onePage1: () => query.orderBy("a", "desc").orderBy("id", "desc").limit(LIMIT + 1),
+    oneDeep: () =>
+      query.where((eb) => eb(eb.refTuple("a", "id"), "<", eb.tuple(one.a, one.id)))
+        .orderBy("a", "desc").orderBy("id", "desc").limit(LIMIT + 1),
+    mixedPage1: () => query.orderBy("a", "asc").orderBy("b", "desc").orderBy("id", "desc").limit(LIMIT + 1),
+    mixedDeep: () =>
+      query.where((eb) =>
+        eb.and([
+          eb("a", ">=", mixed.a),
+          eb.or([
+            eb("a", ">", mixed.a),
+            rowValueMixed
+              ? eb(eb.refTuple("b", "id"), "<", eb.tuple(mixed.b, mixed.id))
+              : eb.and([eb("b", "<=", mixed.b), eb.or([eb("b", "<", mixed.b), eb("id", "<", mixed.id)])]),
+          ]),
+        ])
+      ).orderBy("a", "asc").orderBy("b", "desc").orderBy("id", "desc").limit(LIMIT + 1),
+  };
+  // paginateCursor must send exactly the hand-written SQL: check once.
+  for (
+    const [orderBy, after, build] of [
+      [ONE, undefined, kysely.onePage1],
+      [ONE, oneToken, kysely.oneDeep],
+      [MIXED, undefined, kysely.mixedPage1],
+      [MIXED, mixedToken, kysely.mixedDeep],
+    ] as const
+  ) {
+    let sent: CompiledQuery | undefined;
+    const capture = db.withPlugin({
+      transformQuery: (args) => {
+        sent = db.getExecutor().compileQuery(args.node, args.queryId);
+        return args.node;
+      },
+      transformResult: (args) => Promise.resolve(args.result),
+    });
+    await paginateCursor(capture.selectFrom("t").selectAll(), {
+      db,
+      orderBy,
+      limit: LIMIT,
+      ...(after ? { after } : {}),
+    });
+    const expected = build().compile();
+    if (sent?.sql !== expected.sql || JSON.stringify(sent.parameters) !== JSON.stringify(expected.parameters)) {
+      throw new Error(
+        `${name}: paginateCursor sent ${sent?.sql} ${JSON.stringify(sent?.parameters)}, expected ${expected.sql} ${
+          JSON.stringify(expected.parameters)
+        }`,
+      );
+    }
+  }
+  for (
+    const [group, build] of [
+      ["1-col page 1", kysely.onePage1],
+      ["1-col 90%", kysely.oneDeep],
+      ["2-col page 1", kysely.mixedPage1],
+      ["2-col 90%", kysely.mixedDeep],
+    ] as const
+  ) {
+    Deno.bench({
+      name: `${name} ${group}: hand-written Kysely`,
+      group: `${name} ${group}`,
+      fn: async () => {
+        await build().execute();
+      },
+    });
+  }
 
   Deno.bench({
     name: `${name} 1-col page 1: hand-written`,
