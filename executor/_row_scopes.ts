@@ -11,12 +11,17 @@ import {
   AliasNode,
   AndNode,
   ColumnNode,
+  ColumnUpdateNode,
   type DeleteQueryNode,
   expressionBuilder,
   FromNode,
+  FunctionNode,
   IdentifierNode,
+  type InsertQueryNode,
   type JoinNode,
   type MergeQueryNode,
+  OnConflictNode,
+  OnDuplicateKeyNode,
   OnNode,
   type OperationNode,
   ParensNode,
@@ -96,7 +101,7 @@ function visit(node: OperationNode, w: Walk): OperationNode {
     case "MergeQueryNode":
       return withCtes(node, w, () => scopeMerge(node as MergeQueryNode, w));
     case "InsertQueryNode":
-      return withCtes(node, w, () => visitChildren(node, w));
+      return withCtes(node, w, () => scopeInsert(node as InsertQueryNode, w));
     default:
       return LEAVES.has(node.kind) ? node : visitChildren(node, w);
   }
@@ -305,6 +310,35 @@ function scopeSelect(node: SelectQueryNode, w: Walk): OperationNode {
   const c = scopeClauses(walked.from?.froms, walked.joins, walked.where, w, "select", "from");
   if (!c.changed) return walked;
   return withClauses(walked, c);
+}
+
+/**
+ * An INSERT may update an existing row through `ON CONFLICT DO UPDATE`
+ * (PostgreSQL, SQLite) or `ON DUPLICATE KEY UPDATE` (MySQL): that row must be
+ * in scope, as for any UPDATE. PostgreSQL and SQLite take the predicate in
+ * the `DO UPDATE ... WHERE` (an out-of-scope conflict then neither inserts nor
+ * updates). MySQL has no such WHERE, so every assignment becomes
+ * `col = IF(<scope>, <value>, col)`: an out-of-scope row keeps every value.
+ * MySQL applies the assignments left to right, so if one of them changes a
+ * column the scope reads, the later ones see the changed row.
+ */
+function scopeInsert(node: InsertQueryNode, w: Walk): OperationNode {
+  const walked = visitChildren(node, w) as InsertQueryNode;
+  const conflict = walked.onConflict?.updates !== undefined ? walked.onConflict : undefined;
+  const duplicate = walked.onDuplicateKey;
+  if ((conflict === undefined && duplicate === undefined) || walked.into === undefined) return walked;
+  const predicate = predicateFor(walked.into, w, "update", "conflict-update");
+  if (predicate === undefined) return walked;
+  if (conflict !== undefined) {
+    return Object.freeze({ ...walked, onConflict: OnConflictNode.cloneWithUpdateWhere(conflict, predicate) });
+  }
+  const updates = duplicate!.updates.map((update) =>
+    ColumnUpdateNode.create(
+      update.column,
+      FunctionNode.create("if", [predicate, update.value, update.column]),
+    )
+  );
+  return Object.freeze({ ...walked, onDuplicateKey: OnDuplicateKeyNode.create(updates) });
 }
 
 function scopeUpdate(node: UpdateQueryNode, w: Walk): OperationNode {

@@ -41,8 +41,12 @@ export interface InterceptContext {
   readonly queryId: QueryId;
 }
 
-/** Where a table reference sits in its query. */
-export type TableReferencePosition = "from" | "join" | "target" | "using";
+/**
+ * Where a table reference sits in its query. `"conflict-update"` is the
+ * existing row an INSERT's `ON CONFLICT DO UPDATE` / `ON DUPLICATE KEY
+ * UPDATE` would change (with operation `"update"`).
+ */
+export type TableReferencePosition = "from" | "join" | "target" | "using" | "conflict-update";
 
 /**
  * One reference to a table in a query, as {@linkcode KyseraPlugin.scopeRows}

@@ -274,3 +274,36 @@ suite.test("scopeRows applies on INSERT ... SELECT", async (ctx) => {
   await query.execute();
   assert.deepEqual(await titles(ctx.db), ["a1", "a1-copy", "b1", "x", "x-copy", "y"]);
 });
+
+suite.test("row scope: an upsert never updates a conflicting row out of scope", async (ctx) => {
+  const executor = createExecutorSync(ctx.db, [tenantScope]);
+  const upsert = (title: string) => {
+    const insert = executor.insertInto("posts").values({ tenant_id: 1, user_id: 3, title });
+    return ctx.dialect === "mysql"
+      ? insert.onDuplicateKeyUpdate({ user_id: 3 })
+      : insert.onConflict((oc) => oc.column("title").doUpdateSet({ user_id: 3 }));
+  };
+  assertSql(ctx, upsert("b1"), {
+    ...sqlOf(
+      'insert into "posts" ("tenant_id", "user_id", "title") values (?, ?, ?) on conflict ("title") do update set ' +
+        '"user_id" = ? where "posts"."tenant_id" = ?',
+      [1, 3, "b1", 3, 1],
+    ),
+    mysql: {
+      sql: "insert into `posts` (`tenant_id`, `user_id`, `title`) values (?, ?, ?) on duplicate key update " +
+        "`user_id` = if(`posts`.`tenant_id` = ?, ?, `user_id`)",
+      parameters: [1, 3, "b1", 1, 3],
+    },
+  });
+  await upsert("b1").execute(); // b1 belongs to tenant 2: untouched
+  await upsert("a1").execute(); // a1 belongs to tenant 1: updated
+  await upsert("new").execute(); // no conflict: inserted
+  const rows = await ctx.db.selectFrom("posts").select(["title", "tenant_id", "user_id"]).orderBy("title").execute();
+  assert.deepEqual(plainRows(rows), [
+    { title: "a1", tenant_id: 1, user_id: 3 },
+    { title: "b1", tenant_id: 2, user_id: 2 },
+    { title: "new", tenant_id: 1, user_id: 3 },
+    { title: "x", tenant_id: 1, user_id: 2 },
+    { title: "y", tenant_id: 2, user_id: 1 },
+  ]);
+});
