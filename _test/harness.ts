@@ -29,6 +29,7 @@ import {
   SqliteDialect,
 } from "kysely";
 import pg from "pg";
+import Cursor from "pg-cursor";
 import { createPool } from "mysql2";
 import mysqlPromise from "mysql2/promise";
 import type { DialectName } from "../core/mod.ts";
@@ -233,6 +234,7 @@ async function openIsolated(database: TestDatabase, name: string): Promise<Isola
           new Kysely({
             dialect: new PostgresDialect({
               pool: new pg.Pool({ connectionString: POSTGRES_URL, options: `-c search_path=${name}`, max: 4 }),
+              cursor: Cursor,
             }),
           }),
         drop: () => admin(`DROP SCHEMA IF EXISTS "${name}" CASCADE`),

@@ -310,3 +310,91 @@ Deno.test("createExecutor() undoes the plugins already initialised when an onIni
   assert.deepEqual(log, ["init a", "destroy a"]);
   await db.destroy();
 });
+
+suite.test("plugin context stays with its call across 200 concurrent transactions (EX-09)", async (ctx) => {
+  const tenant = new PluginContext<number>("tenant");
+  const seen: number[] = [];
+  const byContext: KyseraPlugin<number> = {
+    name: "tenant-by-context",
+    context: tenant,
+    scopeRows: (ref, eb) => {
+      if (ref.table !== "users") return undefined;
+      seen.push(ref.context ?? -1);
+      // No context: fail closed.
+      return eb(ref.column("tenant_id"), "=", ref.context ?? -1);
+    },
+  };
+  const executor = createExecutorSync(ctx.db, [byContext as KyseraPlugin]);
+  let crossed = 0;
+  let queries = 0;
+  await Promise.all(Array.from({ length: 200 }, (_, i) => {
+    const mine = (i % 2) + 1;
+    return tenant.run(mine, () =>
+      executor.transaction().execute(async (trx) => {
+        for (let q = 0; q < 5; q++) {
+          const rows = await trx.selectFrom("users").select("tenant_id").execute();
+          queries++;
+          if (rows.length === 0 || rows.some((r) => r.tenant_id !== mine)) crossed++;
+          // Interleave with the other calls between queries.
+          await new Promise<void>((resolve) => queueMicrotask(resolve));
+        }
+      }));
+  }));
+  assert.equal(queries, 1000);
+  assert.equal(crossed, 0, "a call saw another call's tenant");
+  assert.equal(seen.length, 1000);
+  assert.deepEqual(await executor.selectFrom("users").select("name").execute(), [], "no context sees nothing");
+});
+
+suite.test("stream() and transformResult pass through the executor", async (ctx) => {
+  const calls: string[] = [];
+  const upper: KyseraPlugin = {
+    name: "upper",
+    transformResult: ({ result }) => {
+      calls.push("transformResult");
+      return Promise.resolve({
+        ...result,
+        rows: result.rows.map((row) => ({ ...row, name: String(row.name).toUpperCase() })),
+      });
+    },
+  };
+  const executor = createExecutorSync(ctx.db, [tenantScope, upper]);
+  const streamed: string[] = [];
+  for await (const row of executor.selectFrom("users").select("name").orderBy("name").stream(1)) {
+    streamed.push(row.name);
+  }
+  assert.deepEqual(streamed, ["ADA", "CY"], "scoped and transformed rows, one chunk at a time");
+  assert.ok(calls.length >= 2, "transformResult ran per streamed chunk");
+  assert.deepEqual(await names(executor), ["ADA", "CY"]);
+});
+
+Deno.test("types: an executor is a typed Kysely, and plugins are type-checked", async () => {
+  const db = memoryDb();
+  const executor = createExecutorSync(db, [tenantScope]);
+  const asKysely: Kysely<DB> = executor;
+  assert.equal(asKysely, executor);
+  // @ts-expect-error: the executor is not `any`
+  const notANumber: number = executor;
+  void notANumber;
+  // @ts-expect-error: an unknown table is a compile error
+  executor.selectFrom("nope");
+  // @ts-expect-error: an unknown column is a compile error
+  executor.selectFrom("users").select("nope");
+  const badScope: KyseraPlugin = {
+    name: "bad",
+    // @ts-expect-error: a scope returns a boolean expression, never SQL text
+    scopeRows: () => "tenant_id = 1",
+  };
+  const typedContext: KyseraPlugin<number> = {
+    name: "typed",
+    context: new PluginContext<number>("tenant"),
+    scopeRows: (ref, eb) => eb(ref.column("tenant_id"), "=", ref.context ?? -1),
+  };
+  const wrongContext: KyseraPlugin<number> = {
+    name: "wrong",
+    // @ts-expect-error: the context holds the plugin's context type
+    context: new PluginContext<string>("tenant"),
+  };
+  assert.deepEqual([badScope.name, typedContext.name, wrongContext.name], ["bad", "typed", "wrong"]);
+  await db.destroy();
+});
