@@ -19,6 +19,7 @@ import {
   IdentifierNode,
   type InsertQueryNode,
   type JoinNode,
+  type MatchedNode,
   type MergeQueryNode,
   OnConflictNode,
   OnDuplicateKeyNode,
@@ -30,6 +31,7 @@ import {
   SelectQueryNode,
   type TableNode,
   type UpdateQueryNode,
+  type WhenNode,
   WhereNode,
 } from "kysely";
 import type {
@@ -403,20 +405,39 @@ function scopeDelete(node: DeleteQueryNode, w: Walk): OperationNode {
 }
 
 function scopeMerge(node: MergeQueryNode, w: Walk): OperationNode {
-  const walked = visitChildren(node, w) as MergeQueryNode;
-  // A scoped MERGE target cannot be enforced by one predicate (WHEN NOT
-  // MATCHED inserts, WHEN MATCHED updates): fail closed.
-  if (predicateFor(walked.into, w, "merge", "target") !== undefined) {
-    throw new PluginError({
-      plugin: w.plugins.map((p) => p.name).join(", "),
-      hook: "scopeRows",
-      operation: "merge",
-      table: namedTable(walked.into)?.table ?? "?",
-      cause: new Error("a row scope cannot be enforced on the target of MERGE"),
+  let merged = visitChildren(node, w) as MergeQueryNode;
+  // The target's rows are acted on by WHEN MATCHED and WHEN NOT MATCHED BY
+  // SOURCE clauses: each gets the scope as an extra condition, so an
+  // out-of-scope target row is left alone. WHEN NOT MATCHED inserts a new
+  // row, which write hooks check.
+  const target = predicateFor(merged.into, w, "merge", "target");
+  if (target !== undefined && merged.whens !== undefined) {
+    const whens = merged.whens.map((when) => {
+      const matched = matchedOf(when.condition);
+      if (matched === undefined) {
+        throw new PluginError({
+          plugin: w.plugins.map((p) => p.name).join(", "),
+          hook: "scopeRows",
+          operation: "merge",
+          table: namedTable(merged.into)?.table ?? "?",
+          cause: new Error("a row scope cannot be enforced on a MERGE clause without MATCHED"),
+        });
+      }
+      return matched.not && !matched.bySource
+        ? when
+        : Object.freeze({ ...when, condition: AndNode.create(when.condition, parens(target)) }) as WhenNode;
     });
+    merged = Object.freeze({ ...merged, whens: Object.freeze(whens) });
   }
-  if (walked.using === undefined) return walked;
-  const predicate = predicateFor(walked.using.table, w, "merge", "using");
-  if (predicate === undefined) return walked;
-  return Object.freeze({ ...walked, using: addOn(walked.using, predicate) });
+  if (merged.using === undefined) return merged;
+  const predicate = predicateFor(merged.using.table, w, "merge", "using");
+  if (predicate === undefined) return merged;
+  return Object.freeze({ ...merged, using: addOn(merged.using, predicate) });
+}
+
+/** The `MATCHED` of a WHEN condition: the condition itself, or the left of its ANDs. */
+function matchedOf(condition: OperationNode): MatchedNode | undefined {
+  let node: OperationNode = condition;
+  while (node.kind === "AndNode") node = (node as AndNode).left;
+  return node.kind === "MatchedNode" ? node as MatchedNode : undefined;
 }

@@ -307,3 +307,30 @@ suite.test("row scope: an upsert never updates a conflicting row out of scope", 
     { title: "y", tenant_id: 2, user_id: 1 },
   ]);
 });
+
+suite.test(
+  "row scope: MERGE acts only on target rows in scope and joins only source rows in scope",
+  async (ctx) => {
+    const executor = createExecutorSync(ctx.db, [tenantScope]);
+    const merge = executor.mergeInto("posts as p").using("users as u", "u.id", "p.user_id")
+      .whenMatched().thenUpdateSet({ user_id: 3 });
+    assertSql(ctx, merge, {
+      postgres: {
+        sql: 'merge into "posts" as "p" using "users" as "u" on "u"."id" = "p"."user_id" and "u"."tenant_id" = $1 ' +
+          'when matched and "p"."tenant_id" = $2 then update set "user_id" = $3',
+        parameters: [1, 1, 3],
+      },
+    });
+    const result = await merge.executeTakeFirstOrThrow();
+    assert.equal(result.numChangedRows, 1n);
+    const rows = await ctx.db.selectFrom("posts").select(["title", "user_id"]).orderBy("title").execute();
+    // Ada's posts match; of those only a1 (tenant 1) changes, y (tenant 2) does not.
+    assert.deepEqual(plainRows(rows), [
+      { title: "a1", user_id: 3 },
+      { title: "b1", user_id: 2 },
+      { title: "x", user_id: 2 },
+      { title: "y", user_id: 1 },
+    ]);
+  },
+  { databases: ["postgres"] }, // MERGE exists on PostgreSQL 15+ (and MSSQL); MariaDB and SQLite have none
+);
