@@ -238,9 +238,25 @@ function addOn(join: JoinNode, predicate: OperationNode): JoinNode {
   });
 }
 
-/** `(select * from <item> where <predicate>) as <alias>`: scopes an item without moving its predicate. */
-function derived(item: OperationNode, predicate: OperationNode): OperationNode {
+/**
+ * `(select * from <item> where <predicate>) as <alias>`: scopes an item
+ * without moving its predicate. A schema-qualified table without an alias
+ * is refused: the derived table could only be named after the bare table,
+ * and references qualified by the schema (`s.t.col`) would break.
+ */
+function derived(item: OperationNode, predicate: OperationNode, w: Walk, operation: QueryOperation): OperationNode {
   const table = namedTable(item) as NamedTable;
+  if (table.alias === undefined && table.schema !== undefined) {
+    throw new PluginError({
+      plugin: w.plugins.map((p) => p.name).join(", "),
+      hook: "scopeRows",
+      operation,
+      table: table.table,
+      cause: new Error(
+        `a scoped table under a RIGHT or FULL join needs an alias: write '${table.schema}.${table.table} as ${table.table}'`,
+      ),
+    });
+  }
   const query = Object.freeze({
     ...SelectQueryNode.createFrom([item]),
     selections: Object.freeze([SelectionNode.createSelectAll()]),
@@ -278,7 +294,7 @@ function scopeClauses(
       const predicate = predicateFor(item, w, operation, fromPosition);
       if (predicate === undefined) return item;
       changed = true;
-      if (outer) return derived(item, predicate);
+      if (outer) return derived(item, predicate, w, operation);
       where = addWhere(where, predicate);
       return item;
     });
@@ -291,7 +307,7 @@ function scopeClauses(
       const predicate = predicateFor(join.table, w, operation, "join");
       if (predicate === undefined) return join;
       joinsChanged = true;
-      if (outer) return Object.freeze({ ...join, table: derived(join.table, predicate) }) as JoinNode;
+      if (outer) return Object.freeze({ ...join, table: derived(join.table, predicate, w, operation) }) as JoinNode;
       if (join.on === undefined) {
         // CROSS JOIN and friends have no ON: the predicate filters in WHERE.
         where = addWhere(where, predicate);

@@ -102,6 +102,16 @@ suite.test("the scope applies under withSchema", async (ctx) => {
       },
     });
     assert.deepEqual(plainRows(await query.execute()), [{ name: "s1" }]);
+    // Under a RIGHT join a scoped table becomes a derived table, which an
+    // unaliased schema-qualified table cannot be: refused, not mangled.
+    const unaliased = executor.selectFrom("users").rightJoin("users as other", "other.name", "users.name")
+      .select("other.name");
+    const refused = await rejection(unaliased.execute());
+    assert.ok(isPluginError(refused), String(refused));
+    assert.match(String((refused as Error).cause), /needs an alias/);
+    const aliased = await executor.selectFrom("users as u").rightJoin("users as other", "other.name", "u.name")
+      .select("other.name").execute();
+    assert.deepEqual(plainRows(aliased), [{ name: "s1" }]);
   } finally {
     await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(ctx.db);
   }
