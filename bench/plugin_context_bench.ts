@@ -13,17 +13,25 @@ let sink = 0;
 
 Deno.bench("100 closure reads inside an async call", { group: "read 100", baseline: true }, async () => {
   await (async () => {
+    await null;
     for (let i = 0; i < 100; i++) sink += plain;
   })();
 });
 Deno.bench("100 PluginContext.get() inside run()", { group: "read 100" }, async () => {
   await context.run(1, async () => {
+    await null;
     for (let i = 0; i < 100; i++) sink += context.get() ?? 0;
   });
 });
 Deno.bench("async call", { group: "enter", baseline: true }, async () => {
-  plain = await (async () => 1)();
+  plain = await (async () => {
+    await null;
+    return 1;
+  })();
 });
 Deno.bench("PluginContext.run() around an async call", { group: "enter" }, async () => {
-  plain = await context.run(1, async () => 1);
+  plain = await context.run(1, async () => {
+    await null;
+    return 1;
+  });
 });

@@ -19,18 +19,26 @@ async function time(label, fn) {
 const plain = 1;
 const results = [
   await time("async call (baseline)", async () => {
-    sink += await (async () => plain)();
+    sink += await (async () => {
+      await null;
+      return plain;
+    })();
   }),
   await time("run() around an async call", async () => {
-    sink += await storage.run(1, async () => plain);
+    sink += await storage.run(1, async () => {
+      await null;
+      return plain;
+    });
   }),
   await time("100 reads in an async call (baseline)", async () => {
     await (async () => {
+      await null;
       for (let i = 0; i < 100; i++) sink += plain;
     })();
   }),
   await time("run() + 100 getStore()", async () => {
     await storage.run(1, async () => {
+      await null;
       for (let i = 0; i < 100; i++) sink += storage.getStore();
     });
   }),
