@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Kysely, KyselyPlugin, QueryId, RootOperationNode } from "kysely";
+import { type Kysely, type KyselyPlugin, type QueryId, type RootOperationNode, sql } from "kysely";
 import { type CursorOrderBy, type CursorPage, isInvalidCursorError, paginateCursor } from "./mod.ts";
 import { assertSql, dbSuite, plainRows, rejection } from "../_test/harness.ts";
 
@@ -13,10 +13,11 @@ interface Item {
 interface DB {
   items: Item;
   others: { id: number; a: number | null };
+  events: { id: number; created_at: string | Date };
 }
 
 const suite = dbSuite<DB>(import.meta, {
-  async tables(db) {
+  async tables(db, database) {
     await db.schema.createTable("items")
       .addColumn("id", "integer", (c) => c.primaryKey())
       .addColumn("a", "integer")
@@ -26,6 +27,11 @@ const suite = dbSuite<DB>(import.meta, {
     await db.schema.createTable("others")
       .addColumn("id", "integer", (c) => c.primaryKey())
       .addColumn("a", "integer")
+      .execute();
+    const timestamp = { sqlite: "text", postgres: "timestamptz(6)", mariadb: "datetime(6)" }[database];
+    await db.schema.createTable("events")
+      .addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("created_at", sql.raw(timestamp), (c) => c.notNull())
       .execute();
   },
 });
@@ -403,4 +409,80 @@ suite.test("paginateCursor() pages a join ordered by qualified columns and a nam
     after = page.nextCursor ?? undefined;
   } while (after !== undefined);
   assert.deepEqual(ids, [4, 3, 2, 1]);
+});
+
+suite.test("paginateCursor() keeps microsecond timestamps exact when they are selected as text (PP-05)", async (ctx) => {
+  const { db } = ctx;
+  // Twelve events inside one millisecond, with ties: a JS Date cannot tell them apart.
+  const micros = [1, 1, 2, 3, 3, 3, 4, 5, 6, 6, 7, 8];
+  await db.insertInto("events").values(
+    micros.map((us, i) => ({ id: i + 1, created_at: `2024-01-02 03:04:05.123${String(us).padStart(3, "0")}` })),
+  ).execute();
+  const expected = micros.map((us, i) => ({ us, id: i + 1 }))
+    .sort((x, y) => y.us - x.us || y.id - x.id).map((r) => r.id);
+  // The exact text of the timestamp, in each database's idiom; the predicate
+  // compares it with the column, which keeps its microseconds.
+  const asText = {
+    sqlite: sql<string>`created_at`,
+    postgres: sql<string>`to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.US')`,
+    mariadb: sql<string>`date_format(created_at, '%Y-%m-%d %H:%i:%s.%f')`,
+  }[ctx.database];
+  const walk = async (page: (after: string | undefined) => Promise<CursorPage<{ id: number }>>) => {
+    const ids: number[] = [];
+    let after: string | undefined;
+    for (let guard = 0; guard < 20; guard++) {
+      const { data, nextCursor } = await page(after);
+      ids.push(...data.map((r) => Number(r.id)));
+      if (nextCursor === null) break;
+      after = nextCursor;
+    }
+    return ids;
+  };
+  const exact = await walk((after) =>
+    paginateCursor(db.selectFrom("events").select(["id", asText.as("created_at_text")]), {
+      db,
+      orderBy: [{ column: "created_at", key: "created_at_text", direction: "desc", type: "string" }],
+      limit: 3,
+      after,
+    })
+  );
+  assert.deepEqual(exact, expected);
+  if (ctx.database === "postgres") {
+    // Negative control: as a Date the cursor keeps milliseconds only, and the
+    // walk goes wrong (here it repeats rows), which is why the text is needed.
+    const lossy = await walk((after) =>
+      paginateCursor(db.selectFrom("events").select(["id", "created_at"]), {
+        db,
+        orderBy: [{ column: "created_at", direction: "desc", type: "date" }],
+        limit: 3,
+        after,
+      })
+    );
+    assert.notDeepEqual(lossy, expected);
+  }
+});
+
+suite.test("paginateCursor() walks case-insensitive ties once each, in the database's own order (PP-06)", async (ctx) => {
+  const { db } = ctx;
+  // MariaDB's default collation is case-insensitive: 'a' and 'A' tie there.
+  const values = ["a", "A", "b", "B", "a", "A", "ab", "Ab", "b"];
+  await db.insertInto("items").values(values.map((b, i) => ({ id: i + 1, a: 0, b, c: 0 }))).execute();
+  const oracle = (await db.selectFrom("items").select("id").orderBy("b").orderBy("id").execute())
+    .map((r) => Number(r.id));
+  for (const limit of [1, 2, 4]) {
+    const ids: number[] = [];
+    let after: string | undefined;
+    for (let guard = 0; guard < 20; guard++) {
+      const page = await paginateCursor(db.selectFrom("items").select(["id", "b"]), {
+        db,
+        orderBy: [{ column: "b", type: "string" }],
+        limit,
+        after,
+      });
+      ids.push(...page.data.map((r) => Number(r.id)));
+      if (page.nextCursor === null) break;
+      after = page.nextCursor;
+    }
+    assert.deepEqual(ids, oracle, `page size ${limit}`);
+  }
 });
