@@ -90,6 +90,12 @@ export interface CursorPaginationOptions<DB, TB extends keyof DB> {
    */
   readonly secret?: string | Uint8Array | readonly (string | Uint8Array)[] | undefined;
   /**
+   * Anything else a cursor must belong to, such as the tenant or user the page
+   * was served to (`"tenant:42"`): a cursor issued under another `bind` is
+   * rejected. Meaningful with a `secret` (an unsigned cursor can be re-made).
+   */
+  readonly bind?: string | undefined;
+  /**
    * The longest cursor accepted, in characters.
    *
    * @default {2048}
@@ -310,7 +316,8 @@ function codecFor<DB, TB extends keyof DB>(
   base: AnyQuery,
   options: CursorPaginationOptions<DB, TB>,
 ): CursorCodec {
-  let context = JSON.stringify(columns.map((c) => [c.column, c.key, c.desc, c.nullsFirst ?? null, c.type ?? null]));
+  let context = JSON.stringify(columns.map((c) => [c.column, c.key, c.desc, c.nullsFirst ?? null, c.type ?? null])) +
+    "\u0000" + (options.bind ?? "");
   const create = () =>
     createCursorCodec({
       columns: columns.map((c) => ({ name: c.key, type: c.type, nullable: c.nullsFirst !== undefined })),

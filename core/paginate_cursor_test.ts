@@ -306,6 +306,9 @@ suite.test("paginateCursor() rejects tampered cursors with InvalidCursorError an
     })).nextCursor!;
     const otherFilter = (await paginateCursor(query.where("a", ">", 0), { db, orderBy, limit: 1, secret }))
       .nextCursor!;
+    // The same page served to another tenant (CP-02).
+    const otherTenant = (await paginateCursor(query, { db, orderBy, limit: 1, secret, bind: "tenant:2" }))
+      .nextCursor!;
     const forged = [
       token.slice(0, -2),
       token.slice(0, 5) + (token[5] === "A" ? "B" : "A") + token.slice(6),
@@ -315,7 +318,7 @@ suite.test("paginateCursor() rejects tampered cursors with InvalidCursorError an
       otherOrder,
       // Signed cursors are bound to the query too. Unsigned ones are bound to
       // the order only (anyone can forge them, so binding proves nothing).
-      ...(secret === undefined ? [] : [otherTable, otherFilter]),
+      ...(secret === undefined ? [] : [otherTable, otherFilter, otherTenant]),
     ];
     if (secret === undefined) {
       const page = await paginateCursor(query, { db, orderBy, limit: 1, after: otherTable });
