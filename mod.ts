@@ -1,7 +1,8 @@
 /**
  * Kysera: a data-access toolkit on top of Kysely. Typed errors, dialect
  * detection, offset and keyset pagination (core) and the plugin-aware
- * executor; the DAL and repository layers are exported here as they land.
+ * executor, and the functional DAL; the repository layer is exported here as
+ * it lands.
  *
  * Opt-in parts live on their own subpaths: `@kysera/kysera/dialects` (SQLite
  * on `node:sqlite` and `bun:sqlite`).
@@ -17,3 +18,4 @@
  */
 export * from "./core/mod.ts";
 export * from "./executor/mod.ts";
+export * from "./dal/mod.ts";

@@ -1,0 +1,46 @@
+import { KyseraError } from "../core/mod.ts";
+
+/**
+ * A transactional query was called outside a transaction. No SQL was sent.
+ *
+ * @example
+ * ```ts
+ * import { isTransactionRequiredError, TransactionRequiredError } from "@kysera/kysera/dal";
+ *
+ * console.log(isTransactionRequiredError(new TransactionRequiredError("transfer"))); // true
+ * ```
+ */
+export class TransactionRequiredError extends KyseraError {
+  static override readonly kind: string = "TransactionRequiredError";
+  /** The name of the query that was refused. */
+  readonly query: string;
+
+  /**
+   * @param query The name of the query function.
+   */
+  constructor(query: string) {
+    super(
+      `Cannot run '${query}' outside a transaction: call it inside withTransaction() or with a transaction`,
+      "TRANSACTION_REQUIRED",
+    );
+    this.query = query;
+  }
+}
+
+/**
+ * Tells whether a value is a {@linkcode TransactionRequiredError} from any copy of Kysera.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a refused transactional query.
+ *
+ * @example
+ * ```ts
+ * import { isTransactionRequiredError } from "@kysera/kysera/dal";
+ *
+ * console.log(isTransactionRequiredError(new Error("x"))); // false
+ * ```
+ */
+export function isTransactionRequiredError(value: unknown): value is TransactionRequiredError {
+  // KyseraError's instanceof recognises instances from any loaded copy.
+  return value instanceof TransactionRequiredError;
+}

@@ -1,0 +1,37 @@
+/**
+ * The functional data-access layer: query functions that run on a Kysely
+ * instance, an executor, a transaction or a context, so the same code works
+ * inside and outside transactions with every executor plugin applied once.
+ *
+ * - {@linkcode createQuery}, {@linkcode createTransactionalQuery}
+ * - {@linkcode withTransaction}: transactions, and savepoints when nested
+ * - {@linkcode compose}, {@linkcode chain}, {@linkcode parallel},
+ *   {@linkcode conditional}, {@linkcode mapResult}
+ *
+ * @example
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { createQuery, type DbContext, withTransaction } from "@kysera/kysera/dal";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * interface DB { notes: { body: string } }
+ * const db = new Kysely<DB>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await db.schema.createTable("notes").addColumn("body", "text").execute();
+ * const addNote = createQuery((ctx: DbContext<DB>, body: string) =>
+ *   ctx.db.insertInto("notes").values({ body }).execute()
+ * );
+ * await withTransaction(db, (ctx) => addNote(ctx, "hello"));
+ * console.log(await db.selectFrom("notes").select("body").execute()); // [{ body: "hello" }]
+ * await db.destroy();
+ * ```
+ *
+ * @module
+ */
+export * from "./context.ts";
+export * from "./create_query.ts";
+export * from "./with_transaction.ts";
+export * from "./compose.ts";
+export * from "./errors.ts";

@@ -1,0 +1,126 @@
+import { type ControlledTransaction, type IsolationLevel, type Kysely, sql, type Transaction } from "kysely";
+import { allowRawSql } from "../executor/mod.ts";
+import { type DbContext, type DbInput, toContext } from "./context.ts";
+
+/** Options of {@linkcode withTransaction}. */
+export interface TransactionOptions {
+  /** The isolation level of a new transaction. Not allowed on a nested call. */
+  isolationLevel?: IsolationLevel;
+  /** The access mode of a new transaction. Not allowed on a nested call. */
+  accessMode?: "read only" | "read write";
+}
+
+let savepoints = 0;
+
+/**
+ * Runs `fn` in a transaction and commits when it resolves, or rolls back
+ * when it throws (and rethrows).
+ *
+ * - On a Kysely instance or executor: a new transaction, with the isolation
+ *   level and access mode asked for. An executor's plugins apply to every
+ *   query of the transaction, exactly once.
+ * - Inside a transaction (a transaction or a context of one): a savepoint, on
+ *   every dialect. If `fn` throws, the work since the savepoint is rolled
+ *   back alone and the error propagates; the outer transaction goes on.
+ * - If rolling back fails too, the original error is the one thrown; the
+ *   rollback failure is attached to it as `rollbackError` when the error
+ *   object allows it.
+ *
+ * @param db A Kysely instance, an executor, a transaction or a context.
+ * @param fn The work, given a context whose `db` is the transaction.
+ * @param options The isolation level and access mode of a new transaction.
+ * @returns What `fn` returns.
+ * @throws {TypeError} When a nested call asks for an isolation level or access mode.
+ *
+ * @example Nested work rolled back alone
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { withTransaction } from "@kysera/kysera/dal";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<{ log: { msg: string } }>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await db.schema.createTable("log").addColumn("msg", "text").execute();
+ * await withTransaction(db, async (ctx) => {
+ *   await ctx.db.insertInto("log").values({ msg: "kept" }).execute();
+ *   await withTransaction(ctx, async (inner) => {
+ *     await inner.db.insertInto("log").values({ msg: "undone" }).execute();
+ *     throw new Error("inner failure");
+ *   }).catch(() => {});
+ * });
+ * console.log(await db.selectFrom("log").select("msg").execute()); // [{ msg: "kept" }]
+ * await db.destroy();
+ * ```
+ */
+export async function withTransaction<DB, R>(
+  db: DbInput<DB>,
+  fn: (ctx: DbContext<DB>) => Promise<R>,
+  options: TransactionOptions = {},
+): Promise<R> {
+  const outer = toContext(db);
+  if (outer.isTransaction) {
+    if (options.isolationLevel !== undefined || options.accessMode !== undefined) {
+      throw new TypeError(
+        "Cannot start a nested transaction with 'isolationLevel' or 'accessMode': a savepoint inherits the transaction's settings",
+      );
+    }
+    return await inSavepoint(outer.db as Transaction<DB>, fn);
+  }
+  let builder = (outer.db as Kysely<DB>).startTransaction();
+  if (options.isolationLevel !== undefined) builder = builder.setIsolationLevel(options.isolationLevel);
+  if (options.accessMode !== undefined) builder = builder.setAccessMode(options.accessMode);
+  const trx = await builder.execute();
+  let result: R;
+  try {
+    result = await fn({ db: trx, isTransaction: true });
+  } catch (error) {
+    await trx.rollback().execute().catch((rollbackError) => attach(error, rollbackError));
+    throw error;
+  }
+  await trx.commit().execute();
+  return result;
+}
+
+async function inSavepoint<DB, R>(trx: Transaction<DB>, fn: (ctx: DbContext<DB>) => Promise<R>): Promise<R> {
+  const name = `kysera_sp_${++savepoints}`;
+  if (isControlled(trx)) {
+    // Kysely's own savepoints, on the controlled transaction's connection.
+    const inner = await trx.savepoint(name).execute();
+    let result: R;
+    try {
+      result = await fn({ db: inner, isTransaction: true });
+    } catch (error) {
+      await inner.rollbackToSavepoint(name).execute().catch((rollbackError) => attach(error, rollbackError));
+      throw error;
+    }
+    await inner.releaseSavepoint(name).execute();
+    return result;
+  }
+  // A transaction of `db.transaction().execute(...)` offers no savepoint API:
+  // issue the statements on it. They are transaction control, not data
+  // access, so an executor's raw-SQL policy lets them through.
+  const id = sql.id(name);
+  await allowRawSql(() => sql`savepoint ${id}`.execute(trx));
+  let result: R;
+  try {
+    result = await fn({ db: trx, isTransaction: true });
+  } catch (error) {
+    await allowRawSql(() => sql`rollback to savepoint ${id}`.execute(trx))
+      .catch((rollbackError) => attach(error, rollbackError));
+    throw error;
+  }
+  await allowRawSql(() => sql`release savepoint ${id}`.execute(trx));
+  return result;
+}
+
+function isControlled<DB>(trx: Transaction<DB>): trx is ControlledTransaction<DB> {
+  return typeof (trx as unknown as { savepoint?: unknown }).savepoint === "function";
+}
+
+function attach(error: unknown, rollbackError: unknown): void {
+  if (typeof error === "object" && error !== null && Object.isExtensible(error)) {
+    Object.defineProperty(error, "rollbackError", { value: rollbackError, configurable: true });
+  }
+}
