@@ -7,6 +7,7 @@ import { Kysely, MysqlDialect, PostgresDialect, sql, SqliteDialect } from "kysel
 import { getDialect, isKyseraError, isUniqueConstraintError, paginateCursor, parseDatabaseError } from "kysera";
 import * as core from "kysera/core";
 import { createExecutor } from "kysera/executor";
+import { withTransaction } from "kysera/dal";
 import { wrapSyncSqlite } from "kysera/dialects";
 
 const runtime = typeof globalThis.Bun !== "undefined" ? `bun ${globalThis.Bun.version}` : `node ${process.version}`;
@@ -83,6 +84,20 @@ for (const [name, dialect] of Object.entries(databases)) {
       throw new Error(`${name}: the row scope leaked: ${JSON.stringify(seen)}`);
     }
 
+    // The DAL: a nested withTransaction is a savepoint, rolled back alone.
+    await withTransaction(executor, async (ctx) => {
+      await ctx.db.insertInto(table).values({ id: 10, name: "outer" }).execute();
+      await withTransaction(ctx, async (inner) => {
+        await inner.db.insertInto(table).values({ id: 11, name: "inner" }).execute();
+        throw new Error("undo the inner work");
+      }).catch(() => {});
+    });
+    const kept = await db.selectFrom(table).select("id").where("id", ">=", 10).execute();
+    if (kept.map((r) => Number(r.id)).join(",") !== "10") {
+      throw new Error(`${name}: savepoint rollback: ${JSON.stringify(kept)}`);
+    }
+    await db.deleteFrom(table).where("id", ">=", 10).execute();
+
     // A signed keyset walk, one row a page, forward.
     const secret = "smoke-secret-of-at-least-thirty-two-bytes";
     const walked = [];
@@ -100,7 +115,9 @@ for (const [name, dialect] of Object.entries(databases)) {
     } while (after);
     if (walked.join(",") !== "y,x") throw new Error(`${name}: the keyset walk returned ${walked.join(",")}`);
 
-    console.log(`${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code}) scope ok, walk [${walked}]`);
+    console.log(
+      `${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code}) scope ok, savepoint ok, walk [${walked}]`,
+    );
     passed++;
   } finally {
     await db.schema.dropTable(table).ifExists().execute().catch(() => {});
