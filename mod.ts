@@ -1,8 +1,7 @@
 /**
  * Kysera: a data-access toolkit on top of Kysely. Typed errors, dialect
  * detection, offset and keyset pagination (core) and the plugin-aware
- * executor, and the functional DAL; the repository layer is exported here as
- * it lands.
+ * executor, the functional DAL and repositories.
  *
  * Opt-in parts live on their own subpaths: `@kysera/kysera/dialects` (SQLite
  * on `node:sqlite` and `bun:sqlite`).
@@ -19,3 +18,4 @@
 export * from "./core/mod.ts";
 export * from "./executor/mod.ts";
 export * from "./dal/mod.ts";
+export * from "./repository/mod.ts";

@@ -258,6 +258,13 @@ export interface KyseraPlugin<C = unknown> {
   /** Kysely's own plugin hook, run on every result. */
   transformResult?: KyselyPlugin["transformResult"];
 
-  /** Adds methods to a repository (used by the repository layer). */
-  extendRepository?<R extends object>(repository: R): R;
+  /**
+   * Adds methods to a repository: receives the repository being built (bound
+   * to its executor or transaction; config-form repositories carry
+   * `tableName` and `executor`) and returns an object whose properties are
+   * added to it. Runs again for every transaction-bound copy, so methods that
+   * close over `repository` use the transaction. Declare the plugin with
+   * `satisfies KyseraPlugin` to keep the added methods on the repository's type.
+   */
+  extendRepository?(repository: object): object;
 }

@@ -1,0 +1,184 @@
+import { type Expression, type ExpressionBuilder, sql, type SqlBool } from "kysely";
+import type { DialectName } from "../core/mod.ts";
+import { InvalidWhereError } from "./errors.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyEB = ExpressionBuilder<any, any>;
+
+/** What compiling a where-DSL object needs to know. */
+export interface WhereContext {
+  readonly table: string;
+  readonly dialect: DialectName;
+  /** The known columns; `undefined`: any identifier-like name is accepted. */
+  readonly columns: ReadonlySet<string> | undefined;
+}
+
+const OPERATORS: ReadonlySet<string> = new Set([
+  "$eq",
+  "$ne",
+  "$gt",
+  "$gte",
+  "$lt",
+  "$lte",
+  "$in",
+  "$nin",
+  "$like",
+  "$ilike",
+  "$contains",
+  "$startsWith",
+  "$endsWith",
+  "$isNull",
+  "$isNotNull",
+  "$between",
+]);
+
+const COMPARISONS: Readonly<Record<string, "=" | "<>" | ">" | ">=" | "<" | "<=">> = {
+  $eq: "=",
+  $ne: "<>",
+  $gt: ">",
+  $gte: ">=",
+  $lt: "<",
+  $lte: "<=",
+};
+
+/** `\` as an SQL string literal: MySQL's default sql_mode treats `\` in literals as an escape. */
+function escapeLiteral(dialect: DialectName): string {
+  return dialect === "mysql" ? "'\\\\'" : "'\\'";
+}
+
+/** Escapes LIKE metacharacters so `text` matches itself. */
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+const TRUE = (eb: AnyEB): Expression<SqlBool> => eb(eb.lit<number>(1), "=", eb.lit<number>(1));
+const FALSE = (eb: AnyEB): Expression<SqlBool> => eb(eb.lit<number>(1), "=", eb.lit<number>(0));
+
+/**
+ * Compiles a where-DSL object to a Kysely expression; `undefined` for an
+ * empty object (no condition).
+ */
+export function compileWhere(eb: AnyEB, where: unknown, ctx: WhereContext): Expression<SqlBool> | undefined {
+  if (!isPlainObject(where)) {
+    throw new InvalidWhereError(ctx.table, `a where clause must be a plain object: current value is ${typeof where}`);
+  }
+  const parts: Expression<SqlBool>[] = [];
+  for (const key of Object.keys(where)) {
+    const value = where[key];
+    if (value === undefined) continue;
+    switch (key) {
+      case "$and":
+      case "$or": {
+        if (!Array.isArray(value)) {
+          throw new InvalidWhereError(ctx.table, `'${key}' must be an array of where clauses`);
+        }
+        const inner = value.map((w) => compileWhere(eb, w, ctx) ?? TRUE(eb));
+        if (key === "$and") {
+          if (inner.length > 0) parts.push(inner.length === 1 ? inner[0]! : eb.and(inner));
+        } else {
+          parts.push(inner.length === 0 ? FALSE(eb) : inner.length === 1 ? inner[0]! : eb.or(inner));
+        }
+        break;
+      }
+      case "$not":
+        parts.push(eb.not(compileWhere(eb, value, ctx) ?? TRUE(eb)));
+        break;
+      default:
+        if (key.startsWith("$")) throw new InvalidWhereError(ctx.table, `unknown operator '${key}'`);
+        checkColumn(key, ctx);
+        compileColumn(eb, key, value, ctx, parts);
+    }
+  }
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? parts[0]! : eb.and(parts);
+}
+
+/** Throws {@linkcode InvalidWhereError} for a column the repository does not know. */
+export function checkColumn(column: string, ctx: WhereContext): void {
+  if (ctx.columns !== undefined ? !ctx.columns.has(column) : !/^[A-Za-z_][A-Za-z0-9_$]*$/.test(column)) {
+    throw new InvalidWhereError(ctx.table, `unknown column '${column}'`);
+  }
+}
+
+function compileColumn(eb: AnyEB, column: string, value: unknown, ctx: WhereContext, parts: Expression<SqlBool>[]) {
+  const ref = eb.ref(column);
+  if (value === null) {
+    parts.push(eb(ref, "is", null));
+    return;
+  }
+  if (!isPlainObject(value)) {
+    parts.push(eb(ref, "=", value));
+    return;
+  }
+  const escape = sql.raw(escapeLiteral(ctx.dialect));
+  const like = (pattern: unknown, op: string) => {
+    if (typeof pattern !== "string") {
+      throw new InvalidWhereError(
+        ctx.table,
+        `'${op}' on '${column}' needs a string: current value is ${typeof pattern}`,
+      );
+    }
+    return pattern;
+  };
+  for (const op of Object.keys(value)) {
+    const operand = value[op];
+    if (!OPERATORS.has(op)) throw new InvalidWhereError(ctx.table, `unknown operator '${op}' on column '${column}'`);
+    if (operand === undefined) continue;
+    switch (op) {
+      case "$eq":
+      case "$ne":
+        if (operand === null) parts.push(eb(ref, op === "$eq" ? "is" : "is not", null));
+        else parts.push(eb(ref, COMPARISONS[op]!, operand));
+        break;
+      case "$gt":
+      case "$gte":
+      case "$lt":
+      case "$lte":
+        parts.push(eb(ref, COMPARISONS[op]!, operand));
+        break;
+      case "$in":
+      case "$nin": {
+        if (!Array.isArray(operand)) throw new InvalidWhereError(ctx.table, `'${op}' on '${column}' needs an array`);
+        if (operand.length === 0) parts.push(op === "$in" ? FALSE(eb) : TRUE(eb));
+        else parts.push(eb(ref, op === "$in" ? "in" : "not in", operand));
+        break;
+      }
+      case "$isNull":
+      case "$isNotNull":
+        parts.push(eb(ref, (operand === true) === (op === "$isNull") ? "is" : "is not", null));
+        break;
+      case "$between": {
+        if (!Array.isArray(operand) || operand.length !== 2) {
+          throw new InvalidWhereError(ctx.table, `'$between' on '${column}' needs two values`);
+        }
+        parts.push(eb.between(ref, operand[0], operand[1]));
+        break;
+      }
+      case "$like":
+        parts.push(sql<SqlBool>`${ref} like ${like(operand, op)} escape ${escape}`);
+        break;
+      case "$ilike":
+        parts.push(
+          ctx.dialect === "postgres"
+            ? sql<SqlBool>`${ref} ilike ${like(operand, op)} escape ${escape}`
+            : sql<SqlBool>`lower(${ref}) like lower(${like(operand, op)}) escape ${escape}`,
+        );
+        break;
+      case "$contains":
+        parts.push(sql<SqlBool>`${ref} like ${`%${escapeLike(like(operand, op))}%`} escape ${escape}`);
+        break;
+      case "$startsWith":
+        parts.push(sql<SqlBool>`${ref} like ${`${escapeLike(like(operand, op))}%`} escape ${escape}`);
+        break;
+      case "$endsWith":
+        parts.push(sql<SqlBool>`${ref} like ${`%${escapeLike(like(operand, op))}`} escape ${escape}`);
+        break;
+    }
+  }
+}

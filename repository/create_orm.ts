@@ -1,0 +1,148 @@
+import type { Insertable, Kysely, Selectable, Updateable } from "kysely";
+import { createExecutorSync, getPlugins, isKyseraExecutor, type KyseraPlugin } from "../executor/mod.ts";
+import {
+  buildRepository,
+  type ColumnOf,
+  type PrimaryKey,
+  type Repository,
+  type RepositoryConfig,
+} from "./repository.ts";
+import { withTransaction } from "../dal/mod.ts";
+
+type ExtensionOf<P> = P extends { extendRepository(repository: object): infer E } ? E : never;
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+/**
+ * The methods the plugins `P` add to every repository (`unknown` when none
+ * does): the intersection of what their `extendRepository` returns.
+ */
+export type RepositoryExtensions<P extends readonly KyseraPlugin[]> = [ExtensionOf<P[number]>] extends [never] ? unknown
+  : UnionToIntersection<ExtensionOf<P[number]>>;
+
+/** The default primary key: `"id"` when the table has such a column. */
+export type DefaultPrimaryKey<DB, T extends keyof DB> = Extract<"id", ColumnOf<DB, T>>;
+
+/**
+ * What {@linkcode createORM} returns: the executor and the repository
+ * factories over it.
+ *
+ * @typeParam DB The database type.
+ * @typeParam Ext The methods plugins add to every repository.
+ */
+export interface Orm<DB, Ext = unknown> {
+  /** The executor (or transaction) every repository of this ORM runs on. */
+  readonly executor: Kysely<DB>;
+  /** The executor's plugins, in execution order. */
+  readonly plugins: readonly KyseraPlugin[];
+  /** A typed repository over one table, from its config. */
+  createRepository<
+    T extends keyof DB & string,
+    const PK extends PrimaryKey<DB, T> = DefaultPrimaryKey<DB, T>,
+    Out = Selectable<DB[T]>,
+    CIn = Insertable<DB[T]>,
+    UIn = Updateable<DB[T]>,
+  >(config: RepositoryConfig<DB, T, PK, Out, CIn, UIn>): Repository<DB, T, PK, Out, CIn, UIn> & Ext;
+  /** The factory's repository (the factory receives the executor), with the plugins' methods added. */
+  createRepository<R extends object>(factory: (executor: Kysely<DB>) => R): R & Ext;
+  /** Runs `fn` with an ORM bound to a transaction (a savepoint when already in one). */
+  transaction<R>(fn: (orm: Orm<DB, Ext>) => Promise<R>): Promise<R>;
+  /** This ORM bound to `trx`, a transaction of its executor. */
+  withTransaction(trx: Kysely<DB>): Orm<DB, Ext>;
+}
+
+/**
+ * Creates an ORM: repositories over an executor, with every plugin in force
+ * in and out of transactions and every plugin's `extendRepository` methods
+ * on each repository (typed when the plugins are passed here).
+ *
+ * - `createORM(db)`: repositories over a plain Kysely instance.
+ * - `createORM(db, plugins)`: creates the executor (`createExecutorSync`).
+ * - `createORM(executor)` or `createORM(executor, plugins)`: uses the
+ *   executor; `plugins`, if given, must be the executor's (they type the
+ *   extension methods).
+ *
+ * @param db A Kysely instance or an executor.
+ * @param plugins Plugins to run (or, with an executor, the executor's plugins for typing).
+ * @returns The ORM.
+ * @throws {TypeError} With an executor and plugins it does not run, or a plugin with an `onInit` hook.
+ *
+ * @example A repository with an extension method
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { type Generated, Kysely, SqliteDialect } from "kysely";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import type { KyseraPlugin } from "@kysera/kysera/executor";
+ * import { createORM } from "@kysera/kysera/repository";
+ *
+ * interface DB { users: { id: Generated<number>; email: string } }
+ * const db = new Kysely<DB>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await db.schema.createTable("users").addColumn("id", "integer", (c) => c.primaryKey())
+ *   .addColumn("email", "text", (c) => c.notNull().unique()).execute();
+ *
+ * const hello = {
+ *   name: "hello",
+ *   extendRepository: (repository: object) => ({ hello: () => `hello from ${(repository as { tableName: string }).tableName}` }),
+ * } satisfies KyseraPlugin;
+ * const orm = createORM(db, [hello]);
+ * const users = orm.createRepository({ tableName: "users", primaryKey: "id" });
+ * const ada = await users.create({ email: "ada@example.com" });
+ * console.log(ada, await users.find({ where: { email: { $endsWith: "@example.com" } } }));
+ * // { id: 1, email: "ada@example.com" } [{ id: 1, email: "ada@example.com" }]
+ * console.log(await users.transaction(async (trx) => trx.hello())); // "hello from users"
+ * await db.destroy();
+ * ```
+ *
+ * The create runs (SQLite): `insert into "users" ("email") values (?) returning *`.
+ */
+export function createORM<DB, const P extends readonly KyseraPlugin[] = []>(
+  db: Kysely<DB>,
+  plugins?: P,
+): Orm<DB, RepositoryExtensions<P>> {
+  let executor: Kysely<DB>;
+  if (isKyseraExecutor(db)) {
+    const running = getPlugins(db);
+    const stray = (plugins ?? []).find((p) => !running.includes(p));
+    if (stray !== undefined) {
+      throw new TypeError(
+        `Cannot create the ORM: plugin '${stray.name}' is not one of the executor's plugins; pass every plugin to createExecutor()`,
+      );
+    }
+    executor = db;
+  } else {
+    executor = plugins !== undefined && plugins.length > 0 ? createExecutorSync(db, plugins) : db;
+  }
+  return makeOrm(executor) as Orm<DB, RepositoryExtensions<P>>;
+}
+
+function makeOrm<DB>(executor: Kysely<DB>): Orm<DB> {
+  const plugins = isKyseraExecutor(executor) ? getPlugins(executor) : [];
+  const orm: Orm<DB> = {
+    executor,
+    plugins,
+    createRepository(configOrFactory: unknown): never {
+      if (typeof configOrFactory === "function") {
+        const repository = configOrFactory(executor) as object;
+        for (const plugin of plugins) {
+          if (plugin.extendRepository !== undefined) Object.assign(repository, plugin.extendRepository(repository));
+        }
+        return repository as never;
+      }
+      if (typeof configOrFactory !== "object" || configOrFactory === null) {
+        throw new TypeError("Cannot create a repository: pass a config object or a factory function");
+      }
+      return buildRepository(executor, configOrFactory as never, plugins) as never;
+    },
+    transaction: (fn) => withTransaction(executor, (ctx) => fn(makeOrm(ctx.db))),
+    withTransaction(trx) {
+      if (plugins.length > 0 && !isKyseraExecutor(trx)) {
+        throw new TypeError(
+          "Cannot bind the ORM to this transaction: it does not run the executor's plugins (start it from orm.executor)",
+        );
+      }
+      return makeOrm(trx);
+    },
+  };
+  return Object.freeze(orm);
+}

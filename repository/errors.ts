@@ -1,0 +1,120 @@
+import { KyseraError, type KyseraErrorOptions } from "../core/mod.ts";
+import type { StandardIssue } from "./standard_schema.ts";
+
+/** What a {@linkcode ValidationError} was validating. */
+export type ValidationTarget = "create" | "update" | "output";
+
+/** Details of a {@linkcode ValidationError}. */
+export interface ValidationErrorDetails extends KyseraErrorOptions {
+  /** The table of the repository. */
+  readonly table: string;
+  /** What was validated: input of a create or update, or a row read back. */
+  readonly target: ValidationTarget;
+}
+
+/**
+ * A value failed its repository schema (Standard Schema). Nothing was
+ * written: input is validated before any SQL is sent.
+ *
+ * @example Listing the issues
+ * ```ts
+ * import { isValidationError, ValidationError } from "@kysera/kysera/repository";
+ *
+ * const error = new ValidationError([{ message: "Invalid email", path: ["email"] }], { table: "users", target: "create" });
+ * console.log(isValidationError(error), error.message);
+ * // true "Cannot create a row in 'users': validation failed: email: Invalid email"
+ * ```
+ */
+export class ValidationError extends KyseraError {
+  static override readonly kind: string = "ValidationError";
+  /** Every issue the schema reported. */
+  readonly issues: readonly StandardIssue[];
+  /** The table of the repository. */
+  readonly table: string;
+  /** What was validated. */
+  readonly target: ValidationTarget;
+
+  /**
+   * @param issues The schema's issues.
+   * @param details The table and what was validated.
+   */
+  constructor(issues: readonly StandardIssue[], details: ValidationErrorDetails) {
+    const verb = details.target === "output" ? "read" : details.target;
+    super(
+      `Cannot ${verb} a row in '${details.table}': validation failed: ${issues.map(describeIssue).join("; ")}`,
+      "VALIDATION_FAILED",
+      details,
+    );
+    this.issues = Object.freeze([...issues]);
+    this.table = details.table;
+    this.target = details.target;
+  }
+}
+
+function describeIssue(issue: StandardIssue): string {
+  const path = (issue.path ?? []).map((p) => String(typeof p === "object" ? p.key : p)).join(".");
+  return path === "" ? issue.message : `${path}: ${issue.message}`;
+}
+
+/**
+ * Tells whether a value is a {@linkcode ValidationError} (from any loaded
+ * copy of Kysera).
+ *
+ * @param value Anything.
+ * @returns Whether it is a validation error.
+ *
+ * @example
+ * ```ts
+ * import { isValidationError } from "@kysera/kysera/repository";
+ *
+ * console.log(isValidationError(new Error("x"))); // false
+ * ```
+ */
+export function isValidationError(value: unknown): value is ValidationError {
+  return value instanceof ValidationError;
+}
+
+/**
+ * A where-DSL object names a column the repository does not know, or an
+ * operator that does not exist. Thrown before any SQL is built, whatever
+ * the environment.
+ *
+ * @example
+ * ```ts
+ * import { InvalidWhereError } from "@kysera/kysera/repository";
+ *
+ * console.log(new InvalidWhereError("users", "unknown operator '$regex'").code); // "INVALID_WHERE"
+ * ```
+ */
+export class InvalidWhereError extends KyseraError {
+  static override readonly kind: string = "InvalidWhereError";
+  /** The table of the repository. */
+  readonly table: string;
+
+  /**
+   * @param table The table of the repository.
+   * @param reason What is wrong, e.g. `unknown column 'emial'`.
+   */
+  constructor(table: string, reason: string) {
+    super(`Cannot filter '${table}': ${reason}`, "INVALID_WHERE");
+    this.table = table;
+  }
+}
+
+/**
+ * Tells whether a value is an {@linkcode InvalidWhereError} (from any loaded
+ * copy of Kysera).
+ *
+ * @param value Anything.
+ * @returns Whether it is an invalid-where error.
+ *
+ * @example
+ * ```ts
+ * import { InvalidWhereError, isInvalidWhereError } from "@kysera/kysera/repository";
+ *
+ * console.log(isInvalidWhereError(new InvalidWhereError("users", "unknown column 'x'"))); // true
+ * ```
+ */
+export function isInvalidWhereError(value: unknown): value is InvalidWhereError {
+  return value instanceof InvalidWhereError;
+}
