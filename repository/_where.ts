@@ -41,9 +41,24 @@ const COMPARISONS: Readonly<Record<string, "=" | "<>" | ">" | ">=" | "<" | "<=">
   $lte: "<=",
 };
 
-/** `\` as an SQL string literal: MySQL's default sql_mode treats `\` in literals as an escape. */
-function escapeLiteral(dialect: DialectName): string {
-  return dialect === "mysql" ? "'\\\\'" : "'\\'";
+/**
+ * `<ref> LIKE <pattern>` where `\` escapes, case-insensitive when asked
+ * (ILIKE on PostgreSQL, `lower()` on both sides elsewhere). PostgreSQL's and
+ * MySQL's LIKE escape with `\` by default, so they need no ESCAPE clause (which
+ * would only cost); SQLite has no default escape, so it gets `ESCAPE '\'`
+ * when the pattern holds a backslash; MSSQL always gets one.
+ */
+function likeOf(
+  dialect: DialectName,
+  ref: Expression<unknown>,
+  pattern: string,
+  ignoreCase = false,
+): Expression<SqlBool> {
+  const escape = dialect === "mssql" || (dialect === "sqlite" && pattern.includes("\\")) ? sql` escape '\\'` : sql``;
+  if (!ignoreCase) return sql<SqlBool>`${ref} like ${pattern}${escape}`;
+  return dialect === "postgres"
+    ? sql<SqlBool>`${ref} ilike ${pattern}`
+    : sql<SqlBool>`lower(${ref}) like lower(${pattern})${escape}`;
 }
 
 /** Escapes LIKE metacharacters so `text` matches itself. */
@@ -116,7 +131,6 @@ function compileColumn(eb: AnyEB, column: string, value: unknown, ctx: WhereCont
     parts.push(eb(ref, "=", value));
     return;
   }
-  const escape = sql.raw(escapeLiteral(ctx.dialect));
   const like = (pattern: unknown, op: string) => {
     if (typeof pattern !== "string") {
       throw new InvalidWhereError(
@@ -161,23 +175,19 @@ function compileColumn(eb: AnyEB, column: string, value: unknown, ctx: WhereCont
         break;
       }
       case "$like":
-        parts.push(sql<SqlBool>`${ref} like ${like(operand, op)} escape ${escape}`);
+        parts.push(likeOf(ctx.dialect, ref, like(operand, op)));
         break;
       case "$ilike":
-        parts.push(
-          ctx.dialect === "postgres"
-            ? sql<SqlBool>`${ref} ilike ${like(operand, op)} escape ${escape}`
-            : sql<SqlBool>`lower(${ref}) like lower(${like(operand, op)}) escape ${escape}`,
-        );
+        parts.push(likeOf(ctx.dialect, ref, like(operand, op), true));
         break;
       case "$contains":
-        parts.push(sql<SqlBool>`${ref} like ${`%${escapeLike(like(operand, op))}%`} escape ${escape}`);
+        parts.push(likeOf(ctx.dialect, ref, `%${escapeLike(like(operand, op))}%`));
         break;
       case "$startsWith":
-        parts.push(sql<SqlBool>`${ref} like ${`${escapeLike(like(operand, op))}%`} escape ${escape}`);
+        parts.push(likeOf(ctx.dialect, ref, `${escapeLike(like(operand, op))}%`));
         break;
       case "$endsWith":
-        parts.push(sql<SqlBool>`${ref} like ${`%${escapeLike(like(operand, op))}`} escape ${escape}`);
+        parts.push(likeOf(ctx.dialect, ref, `%${escapeLike(like(operand, op))}`));
         break;
     }
   }

@@ -148,9 +148,9 @@ suite.test("where-DSL operators each match and exclude", async (ctx) => {
   await users(db).find({ where: { name: { $ilike: "a%" } } });
   await users(db).exists({ name: "x" });
   const ilike = {
-    postgres: { sql: `select * from "users" where "name" ilike $1 escape '\\'`, parameters: ["a%"] },
-    sqlite: { sql: `select * from "users" where lower("name") like lower(?) escape '\\'`, parameters: ["a%"] },
-    mysql: { sql: "select * from `users` where lower(`name`) like lower(?) escape '\\\\'", parameters: ["a%"] },
+    postgres: { sql: `select * from "users" where "name" ilike $1`, parameters: ["a%"] },
+    sqlite: { sql: `select * from "users" where lower("name") like lower(?)`, parameters: ["a%"] },
+    mysql: { sql: "select * from `users` where lower(`name`) like lower(?)", parameters: ["a%"] },
   };
   assertSql(ctx, asCompilable(queries[0]), ilike);
   const p = ctx.dialect === "postgres" ? ["$1", "$2"] : ["?", "?"];
