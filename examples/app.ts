@@ -1,46 +1,126 @@
 /**
- * Kysera's starter example: an in-memory SQLite database (node:sqlite, no
- * server needed), typed Kysely queries, and a unique violation turned into a
- * typed error. Run it with `npm run example` (or `deno task example`).
+ * Kysera's starter example: a small blog on an in-memory SQLite database
+ * (node:sqlite, no server needed). It shows
+ *
+ * - an executor whose row scope hides draft posts from every query,
+ * - typed repositories with input validation (zod, any Standard Schema),
+ * - DAL query functions and a transaction (with a nested savepoint),
+ * - driver errors turned into typed errors, and keyset pagination.
+ *
+ * Run it with `npm run example` (or `deno task example`).
  */
 import { DatabaseSync } from "node:sqlite";
 import { type Generated, Kysely, SqliteDialect } from "kysely";
-import { getDialect, isUniqueConstraintError, parseDatabaseError } from "@kysera/kysera";
+import { z } from "zod";
+import {
+  createExecutor,
+  createORM,
+  createQuery,
+  type DbContext,
+  destroyExecutor,
+  isUniqueConstraintError,
+  isValidationError,
+  type KyseraPlugin,
+  withTransaction,
+} from "@kysera/kysera";
 import { wrapSyncSqlite } from "@kysera/kysera/dialects";
 
-interface Database {
+interface Blog {
   users: { id: Generated<number>; email: string; name: string };
+  posts: { id: Generated<number>; user_id: number; title: string; published: number };
+  comments: { id: Generated<number>; post_id: number; user_id: number; body: string };
 }
 
-const db = new Kysely<Database>({
+const db = new Kysely<Blog>({
   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
 });
+await db.schema.createTable("users")
+  .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+  .addColumn("email", "text", (c) => c.notNull().unique())
+  .addColumn("name", "text", (c) => c.notNull())
+  .execute();
+await db.schema.createTable("posts")
+  .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+  .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
+  .addColumn("title", "text", (c) => c.notNull())
+  .addColumn("published", "integer", (c) => c.notNull().defaultTo(0))
+  .execute();
+await db.schema.createTable("comments")
+  .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+  .addColumn("post_id", "integer", (c) => c.notNull().references("posts.id"))
+  .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
+  .addColumn("body", "text", (c) => c.notNull())
+  .execute();
 
+// A plugin: wherever `posts` appears (FROM, joins, subqueries), drafts are hidden.
+const hideDrafts: KyseraPlugin = {
+  name: "hide-drafts",
+  scopeRows: (ref, eb) => ref.table === "posts" ? eb(ref.column("published"), "=", 1) : undefined,
+};
+const executor = await createExecutor(db, [hideDrafts]);
+const orm = createORM(executor);
+
+const users = orm.createRepository({
+  tableName: "users",
+  schemas: { create: z.object({ email: z.email(), name: z.string().min(1) }) },
+});
+const posts = orm.createRepository({ tableName: "posts" });
+const comments = orm.createRepository({ tableName: "comments" });
+
+const ada = await users.create({ email: "ada@example.com", name: "Ada Lovelace" });
+const grace = await users.create({ email: "grace@example.com", name: "Grace Hopper" });
+console.log("users:", (await users.findAll()).map((u) => `${u.id} ${u.name}`).join(", "));
+
+// Input validation: the schema rejects the input before any SQL is sent.
 try {
-  await db.schema.createTable("users")
-    .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
-    .addColumn("email", "text", (c) => c.notNull().unique())
-    .addColumn("name", "text", (c) => c.notNull())
-    .execute();
-
-  await db.insertInto("users").values([
-    { email: "ada@example.com", name: "Ada Lovelace" },
-    { email: "grace@example.com", name: "Grace Hopper" },
-  ]).execute();
-
-  const users = await db.selectFrom("users").select(["id", "name"]).orderBy("name").execute();
-  console.log(`dialect: ${getDialect(db)}`);
-  console.log("users:", users.map((u) => `${u.id} ${u.name}`).join(", "));
-
-  try {
-    await db.insertInto("users").values({ email: "ada@example.com", name: "Ada again" }).execute();
-  } catch (raw) {
-    const error = parseDatabaseError(raw, getDialect(db));
-    if (!isUniqueConstraintError(error)) throw error;
-    console.log(
-      `typed error: ${error.name} (${error.code}) on ${error.table}(${error.columns?.join(", ")}): ${error.message}`,
-    );
-  }
-} finally {
-  await db.destroy();
+  await users.create({ email: "not-an-email", name: "" });
+} catch (error) {
+  if (!isValidationError(error)) throw error;
+  console.log(`validation: ${error.issues.length} issues (${error.issues.map((i) => i.path?.join(".")).join(", ")})`);
 }
+
+// A driver error comes out typed, naming the column.
+try {
+  await users.create({ email: "ada@example.com", name: "Ada again" });
+} catch (error) {
+  if (!isUniqueConstraintError(error)) throw error;
+  console.log(`typed error: ${error.name} (${error.code}) on ${error.table}(${error.columns?.join(", ")})`);
+}
+
+// Writing goes through a transaction; the nested savepoint fails alone.
+await withTransaction(executor, async (ctx) => {
+  const txPosts = posts.withTransaction(ctx.db);
+  const txComments = comments.withTransaction(ctx.db);
+  const post = await txPosts.create({ user_id: ada.id, title: "Notes on the Analytical Engine", published: 1 });
+  await txPosts.create({ user_id: grace.id, title: "A draft nobody sees", published: 0 });
+  await txPosts.create({ user_id: grace.id, title: "Compilers for everyone", published: 1 });
+  await txComments.create({ post_id: post.id, user_id: grace.id, body: "Brilliant." });
+  await withTransaction(ctx, async (inner) => {
+    await comments.withTransaction(inner.db).create({ post_id: post.id, user_id: ada.id, body: "Thanks!" });
+    throw new Error("changed my mind");
+  }).catch((error: Error) => console.log(`savepoint rolled back: ${error.message}`));
+});
+
+// A DAL query function: posts with their comment counts. The draft stays
+// hidden here too, although the query never mentions `published`.
+const postsWithCounts = createQuery((ctx: DbContext<Blog>) =>
+  ctx.db.selectFrom("posts as p")
+    .leftJoin("comments as c", "c.post_id", "p.id")
+    .select((eb) => ["p.title", eb.fn.count<number>("c.id").as("comments")])
+    .groupBy(["p.id", "p.title"])
+    .orderBy("p.id")
+    .execute()
+);
+for (const row of await postsWithCounts(executor)) console.log(`post: ${row.title} (${row.comments} comments)`);
+
+// Keyset pagination, one post a page, newest first.
+let after: string | undefined;
+const titles: string[] = [];
+do {
+  const page = await posts.paginateCursor({ orderBy: [{ column: "id", direction: "desc" }], limit: 1, after });
+  titles.push(...page.data.map((p) => p.title));
+  after = page.nextCursor ?? undefined;
+} while (after !== undefined);
+console.log("newest first:", titles.join(" | "));
+
+await destroyExecutor(executor);
