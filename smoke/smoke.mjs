@@ -8,6 +8,7 @@ import { getDialect, isKyseraError, isUniqueConstraintError, paginateCursor, par
 import * as core from "kysera/core";
 import { createExecutor } from "kysera/executor";
 import { withTransaction } from "kysera/dal";
+import { createORM } from "kysera/repository";
 import { wrapSyncSqlite } from "kysera/dialects";
 
 const runtime = typeof globalThis.Bun !== "undefined" ? `bun ${globalThis.Bun.version}` : `node ${process.version}`;
@@ -98,6 +99,18 @@ for (const [name, dialect] of Object.entries(databases)) {
     }
     await db.deleteFrom(table).where("id", ">=", 10).execute();
 
+    // A repository: create, read back, and a duplicate as a typed error naming the column.
+    const repo = createORM(executor).createRepository({ tableName: table });
+    const created = await repo.create({ id: 20, name: "repo" });
+    if (Number(created.id) !== 20 || (await repo.findById(20))?.name !== "repo") {
+      throw new Error(`${name}: repository round trip: ${JSON.stringify(created)}`);
+    }
+    const duplicate = await repo.create({ id: 21, name: "repo" }).then(() => undefined, (e) => e);
+    if (!isUniqueConstraintError(duplicate) || !duplicate.columns?.includes("name")) {
+      throw new Error(`${name}: repository duplicate: ${duplicate}`);
+    }
+    await repo.delete(20);
+
     // A signed keyset walk, one row a page, forward.
     const secret = "smoke-secret-of-at-least-thirty-two-bytes";
     const walked = [];
@@ -116,7 +129,7 @@ for (const [name, dialect] of Object.entries(databases)) {
     if (walked.join(",") !== "y,x") throw new Error(`${name}: the keyset walk returned ${walked.join(",")}`);
 
     console.log(
-      `${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code}) scope ok, savepoint ok, walk [${walked}]`,
+      `${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code}) scope ok, savepoint ok, repository ok, walk [${walked}]`,
     );
     passed++;
   } finally {
