@@ -35,6 +35,7 @@ import { operationOf, targetOf } from "./_statement.ts";
 import { applyRowScopes } from "./_row_scopes.ts";
 import { applyWriteHooks } from "./_write_hooks.ts";
 import { kyselyWithExecutor } from "./_kysely_internals.ts";
+import { type DialectName, dialectOfAdapter } from "../core/mod.ts";
 
 /** What every executor derived from one `createExecutor` call shares. */
 export class Family {
@@ -53,6 +54,20 @@ export class Family {
   /** The Kysely the executor was made from. */
   // deno-lint-ignore no-explicit-any
   readonly raw: Kysely<any>;
+
+  #dialect: DialectName | undefined | null = null;
+
+  /** The dialect of the executor's adapter, `undefined` for a third-party adapter. */
+  get dialect(): DialectName | undefined {
+    if (this.#dialect === null) {
+      try {
+        this.#dialect = dialectOfAdapter(this.raw.getExecutor().adapter);
+      } catch {
+        this.#dialect = undefined;
+      }
+    }
+    return this.#dialect;
+  }
 
   // deno-lint-ignore no-explicit-any
   constructor(raw: Kysely<any>, plugins: readonly KyseraPlugin[]) {
@@ -280,7 +295,7 @@ function kyseraTransform(node: RootOperationNode, queryId: QueryId, f: Family): 
   }
   if (f.interceptors.length > 0) node = intercept(node, operation, queryId, f);
   if (f.writers.length > 0 && (operation === "insert" || operation === "replace" || operation === "update")) {
-    node = applyWriteHooks(node, f.writers) as RootOperationNode;
+    node = applyWriteHooks(node, f.writers, f.dialect) as RootOperationNode;
   }
   if (f.scopers.length > 0) {
     const scoped = applyRowScopes(node, f.scopers, operation);

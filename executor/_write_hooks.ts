@@ -7,6 +7,7 @@ import {
   ColumnNode,
   type ColumnNode as ColumnNodeType,
   ColumnUpdateNode,
+  DefaultInsertValueNode,
   IdentifierNode,
   type InsertQueryNode,
   isExpression,
@@ -31,11 +32,18 @@ import {
 } from "./kysera_plugin.ts";
 import { type NamedTable, namedTable } from "./_statement.ts";
 import { wrapPluginError } from "./plugin_error.ts";
+import type { DialectName } from "../core/mod.ts";
+
+type AskInfo = Omit<WriteInfo, "context" | "dialect">;
 
 /** Runs every plugin's `onWrite` on an INSERT or UPDATE root and applies the changes. */
-export function applyWriteHooks(root: OperationNode, plugins: readonly KyseraPlugin[]): OperationNode {
-  if (root.kind === "InsertQueryNode") return insert(root as InsertQueryNode, plugins);
-  if (root.kind === "UpdateQueryNode") return update(root as UpdateQueryNode, plugins);
+export function applyWriteHooks(
+  root: OperationNode,
+  plugins: readonly KyseraPlugin[],
+  dialect?: DialectName,
+): OperationNode {
+  if (root.kind === "InsertQueryNode") return insert(root as InsertQueryNode, plugins, dialect);
+  if (root.kind === "UpdateQueryNode") return update(root as UpdateQueryNode, plugins, dialect);
   return root;
 }
 
@@ -50,10 +58,11 @@ function toNode(value: unknown): OperationNode {
 
 function ask(
   plugin: KyseraPlugin,
-  info: Omit<WriteInfo, "context">,
+  info: AskInfo,
+  dialect: DialectName | undefined,
 ): WriteChange | undefined {
   try {
-    return plugin.onWrite?.({ ...info, context: plugin.context?.get() }) ?? undefined;
+    return plugin.onWrite?.({ ...info, context: plugin.context?.get(), dialect }) ?? undefined;
   } catch (error) {
     throw wrapPluginError(error, {
       plugin: plugin.name,
@@ -64,7 +73,11 @@ function ask(
   }
 }
 
-function insert(node: InsertQueryNode, plugins: readonly KyseraPlugin[]): OperationNode {
+function insert(
+  node: InsertQueryNode,
+  plugins: readonly KyseraPlugin[],
+  dialect: DialectName | undefined,
+): OperationNode {
   const target = namedTable(node.into);
   if (target === undefined) return node;
   const operation = node.replace ? "replace" : "insert";
@@ -93,9 +106,10 @@ function insert(node: InsertQueryNode, plugins: readonly KyseraPlugin[]): Operat
       kind = "values";
       rows = [{}];
     }
-    const change = ask(plugin, { operation, table: target.table, schema: target.schema, kind, columns, rows });
+    const change = ask(plugin, { operation, table: target.table, schema: target.schema, kind, columns, rows }, dialect);
     if (change?.set !== undefined) node = setOnInsert(node, change.set);
-    const upsert = upsertSet(node, plugin, operation, target);
+    if (change?.rows !== undefined && kind === "values") node = setRowsOnInsert(node, change.rows);
+    const upsert = upsertSet(node, plugin, operation, target, dialect);
     if (upsert !== undefined) node = upsert;
   }
   return node;
@@ -136,6 +150,41 @@ function setOnInsert(node: InsertQueryNode, set: Readonly<Record<string, unknown
   return Object.freeze({ ...node, columns, ...(values === undefined ? {} : { values }), defaultValues: false });
 }
 
+function setRowsOnInsert(
+  node: InsertQueryNode,
+  perRow: readonly (Readonly<Record<string, unknown>> | undefined)[],
+): InsertQueryNode {
+  const values = node.values;
+  if (values !== undefined && values.kind !== "ValuesNode") return node;
+  let columns: readonly ColumnNodeType[] = node.columns ?? [];
+  const rows: OperationNode[][] =
+    (values === undefined ? [ValueListNodeFactory.create([])] : (values as ValuesNode).values)
+      .map((row) =>
+        row.kind === "PrimitiveValueListNode"
+          ? (row as PrimitiveValueListNode).values.map((v) => ValueNode.create(v))
+          : [...(row as ValueListNode).values]
+      );
+  const names = new Set<string>();
+  for (const set of perRow) for (const column of Object.keys(set ?? {})) names.add(column);
+  for (const column of names) {
+    let index = columns.findIndex((c) => c.column.name === column);
+    if (index === -1) {
+      index = columns.length;
+      columns = Object.freeze([...columns, ColumnNode.create(column)]);
+      for (const items of rows) items[index] = DefaultInsertValueNode.create();
+    }
+    rows.forEach((items, i) => {
+      const set = perRow[i];
+      if (set !== undefined && Object.hasOwn(set, column)) items[index] = toNode(set[column]);
+    });
+  }
+  const newValues = Object.freeze({
+    kind: "ValuesNode",
+    values: Object.freeze(rows.map((items) => ValueListNodeFactory.create(items))),
+  }) as ValuesNode;
+  return Object.freeze({ ...node, columns, values: newValues, defaultValues: false });
+}
+
 function setUpdates(
   updates: readonly ColumnUpdateNode[],
   set: Readonly<Record<string, unknown>>,
@@ -169,6 +218,7 @@ function upsertSet(
   plugin: KyseraPlugin,
   operation: "insert" | "replace",
   target: NamedTable,
+  dialect: DialectName | undefined,
 ): InsertQueryNode | undefined {
   const conflict: OnConflictNode | OnDuplicateKeyNode | undefined = node.onConflict?.updates !== undefined
     ? node.onConflict
@@ -182,7 +232,7 @@ function upsertSet(
     kind: "upsert-set",
     columns,
     rows: [row],
-  });
+  }, dialect);
   if (change?.set === undefined) return undefined;
   const updated = Object.freeze({ ...conflict, updates: setUpdates(conflict.updates, change.set) });
   return Object.freeze(
@@ -193,7 +243,11 @@ function upsertSet(
   ) as InsertQueryNode;
 }
 
-function update(node: UpdateQueryNode, plugins: readonly KyseraPlugin[]): OperationNode {
+function update(
+  node: UpdateQueryNode,
+  plugins: readonly KyseraPlugin[],
+  dialect: DialectName | undefined,
+): OperationNode {
   const item = node.table?.kind === "ListNode"
     ? (node.table as unknown as { items: readonly OperationNode[] }).items[0]
     : node.table;
@@ -208,7 +262,7 @@ function update(node: UpdateQueryNode, plugins: readonly KyseraPlugin[]): Operat
       kind: "set",
       columns,
       rows: [row],
-    });
+    }, dialect);
     if (change?.set !== undefined) {
       node = Object.freeze({ ...node, updates: setUpdates(node.updates ?? [], change.set) });
     }

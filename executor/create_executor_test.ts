@@ -408,3 +408,41 @@ Deno.test("types: an executor is a typed Kysely, and plugins are type-checked", 
   assert.deepEqual([badScope.name, typedContext.name, wrongContext.name], ["bad", "typed", "wrong"]);
   await db.destroy();
 });
+
+suite.test("onWrite sees the dialect and can set columns per row of a multi-row insert", async (ctx) => {
+  const seen: unknown[] = [];
+  const perRow: KyseraPlugin = {
+    name: "per-row",
+    onWrite(write) {
+      seen.push(write.dialect);
+      if (write.table !== "posts" || write.kind !== "values") return undefined;
+      // fill tenant_id only where the caller left it out
+      return { rows: write.rows.map((r) => Object.hasOwn(r, "tenant_id") ? undefined : { tenant_id: 1 }) };
+    },
+  };
+  const executor = createExecutorSync(ctx.db, [perRow]);
+  // deno-lint-ignore no-explicit-any
+  const loose = executor as Kysely<any>;
+  const query = loose.insertInto("posts").values([
+    { user_id: 1, title: "n1" },
+    { user_id: 1, title: "n2", tenant_id: 2 },
+  ]);
+  assertSql(
+    ctx,
+    query,
+    sqlOf('insert into "posts" ("user_id", "title", "tenant_id") values (?, ?, ?), (?, ?, ?)', [
+      1,
+      "n1",
+      1,
+      1,
+      "n2",
+      2,
+    ]),
+  );
+  await query.execute();
+  await executor.updateTable("posts").set({ user_id: 3 }).where("title", "=", "n1").execute();
+  assert.deepEqual(seen, [ctx.dialect, ctx.dialect, ctx.dialect]);
+  const rows = await ctx.db.selectFrom("posts").select(["title", "tenant_id"]).where("title", "like", "n%")
+    .orderBy("title").execute();
+  assert.deepEqual(plainRows(rows), [{ title: "n1", tenant_id: 1 }, { title: "n2", tenant_id: 2 }]);
+});

@@ -10,6 +10,7 @@ import type {
 } from "kysely";
 import type { Kysely } from "kysely";
 import type { PluginContext } from "./plugin_context.ts";
+import type { DialectName } from "../core/mod.ts";
 
 /** A Kysely instance over any database type, as plugin hooks receive it. */
 // deno-lint-ignore no-explicit-any
@@ -119,6 +120,12 @@ export interface WriteInfo<C = unknown> {
   readonly rows: readonly Readonly<Record<string, unknown>>[];
   /** The plugin's context value, read for this query. */
   readonly context: C | undefined;
+  /**
+   * The executor's SQL dialect (`"mysql"` for MariaDB), for values whose
+   * form depends on it; `undefined` when the adapter is not one of Kysely's
+   * built-in ones.
+   */
+  readonly dialect: DialectName | undefined;
 }
 
 /** What {@linkcode KyseraPlugin.onWrite} may change. */
@@ -128,6 +135,14 @@ export interface WriteChange {
    * literal, or an `Expression` such as `sql\`now()\``.
    */
   readonly set?: Readonly<Record<string, unknown>>;
+  /**
+   * For `kind: "values"` only: columns to set per row, `rows[i]` on the
+   * i-th row (applied after `set`; `undefined` leaves a row alone). A column
+   * the statement did not write yet is added, and rows that do not set it
+   * get `DEFAULT`. Lets a plugin fill a column only in the rows where the
+   * caller did not set it.
+   */
+  readonly rows?: readonly (Readonly<Record<string, unknown>> | undefined)[];
 }
 
 /**
