@@ -2,15 +2,21 @@
  * The executor's cost: raw Kysely (baseline) against an executor with 0, 1
  * and 3 row-scope plugins, and against hand-written Kysely producing the
  * same SQL as the scoped executor. Compile-only and execute on SQLite.
+ *
+ * Soft delete: an executor with `softDeletePlugin()` against hand-written
+ * Kysely with the identical `deleted_at is null` predicates (baseline), on
+ * a query with a FROM and a left join of a covered table.
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { type Expression, Kysely, type SqlBool, SqliteDialect } from "kysely";
 import { wrapSyncSqlite } from "../dialects/mod.ts";
 import { createExecutorSync, type KyseraPlugin } from "../executor/mod.ts";
+import { softDeletePlugin } from "../plugins/soft_delete/mod.ts";
 
 interface DB {
   posts: { id: number; tenant_id: number; org_id: number; region: number; status: string; created_at: number };
+  docs: { id: number; parent_id: number | null; status: string; created_at: number; deleted_at: number | null };
 }
 
 const handle = new DatabaseSync(":memory:");
@@ -19,6 +25,16 @@ handle.exec(
 );
 for (let i = 0; i < 1000; i++) {
   handle.exec(`insert into posts values (${i}, ${i % 3}, ${i % 2}, ${i % 5}, '${i % 4 ? "live" : "draft"}', ${i})`);
+}
+handle.exec(
+  "create table docs (id integer primary key, parent_id integer, status text, created_at integer, deleted_at integer)",
+);
+for (let i = 0; i < 1000; i++) {
+  handle.exec(
+    `insert into docs values (${i}, ${i % 10 ? i - 1 : "null"}, '${i % 4 ? "live" : "draft"}', ${i}, ${
+      i % 7 ? "null" : i
+    })`,
+  );
 }
 const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: wrapSyncSqlite(handle) }) });
 
@@ -57,3 +73,43 @@ for (
   Deno.bench({ group, name: "executor, 3 scope plugins", fn: async () => void await go(query(three)) });
   Deno.bench({ group, name: "hand-written, 3 scopes", fn: async () => void await go(handThree(db)) });
 }
+
+// Soft delete: the plugin against the hand-written `deleted_at is null` SQL.
+const softDeleting = createExecutorSync(db, [softDeletePlugin({ tables: ["docs"] })]);
+const docsQuery = (k: Kysely<DB>) =>
+  k.selectFrom("docs as d").leftJoin("docs as p", "p.id", "d.parent_id").select(["d.id", "p.status"])
+    .where("d.status", "=", "live").where("d.created_at", ">", 100).orderBy("d.created_at", "desc").limit(20);
+const handDocs = (k: Kysely<DB>) =>
+  k.selectFrom("docs as d").leftJoin(
+    "docs as p",
+    (j) => j.onRef("p.id", "=", "d.parent_id").on("p.deleted_at", "is", null),
+  )
+    .select(["d.id", "p.status"]).where("d.status", "=", "live").where("d.created_at", ">", 100)
+    .where("d.deleted_at", "is", null).orderBy("d.created_at", "desc").limit(20);
+
+assert.equal(docsQuery(softDeleting).compile().sql, handDocs(db).compile().sql);
+assert.deepEqual(docsQuery(softDeleting).compile().parameters, handDocs(db).compile().parameters);
+assert.deepEqual(await docsQuery(softDeleting).execute(), await handDocs(db).execute());
+
+Deno.bench({
+  group: "soft-delete compile-only",
+  name: "hand-written soft delete (deleted_at is null)",
+  baseline: true,
+  fn: () => void handDocs(db).compile(),
+});
+Deno.bench({
+  group: "soft-delete compile-only",
+  name: "executor + softDeletePlugin",
+  fn: () => void docsQuery(softDeleting).compile(),
+});
+Deno.bench({
+  group: "soft-delete execute-on-SQLite",
+  name: "hand-written soft delete (deleted_at is null)",
+  baseline: true,
+  fn: async () => void await handDocs(db).execute(),
+});
+Deno.bench({
+  group: "soft-delete execute-on-SQLite",
+  name: "executor + softDeletePlugin",
+  fn: async () => void await docsQuery(softDeleting).execute(),
+});

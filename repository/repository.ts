@@ -1,4 +1,12 @@
-import { type ExpressionBuilder, type Kysely, type Selectable, sql } from "kysely";
+import {
+  type Expression,
+  type ExpressionBuilder,
+  expressionBuilder,
+  type Kysely,
+  type Selectable,
+  sql,
+  type SqlBool,
+} from "kysely";
 import {
   type CursorOrderBy,
   type CursorPage,
@@ -157,6 +165,13 @@ export interface Repository<DB, T extends keyof DB & string, PK, Out, CIn, UIn> 
   count(where?: Where<Selectable<DB[T]>>): Promise<number>;
   /** Whether a row matches `where` (`select 1 ... limit 1`, not a count). */
   exists(where?: Where<Selectable<DB[T]>>): Promise<boolean>;
+  /**
+   * The where-DSL as a Kysely filter, for builder queries and plugins:
+   * `db.updateTable(t).set(...).where(repo.whereExpression({ status: "old" }))`.
+   * Validated at once (unknown operators and configured columns throw
+   * `InvalidWhereError`).
+   */
+  whereExpression(where: Where<Selectable<DB[T]>>): (eb: ExpressionBuilder<DB, T>) => Expression<SqlBool>;
   /** Inserts a row and returns it as stored. */
   create(input: CIn): Promise<Out>;
   /** Inserts rows in one statement (chunked beyond the dialect's parameter limit) and returns them in input order. */
@@ -315,6 +330,14 @@ class RepositoryImpl {
       return compiled ?? eb(eb.lit(1), "=", eb.lit(1));
     });
     return compiled === undefined ? q : probe;
+  }
+
+  // deno-lint-ignore no-explicit-any
+  whereExpression(where: unknown): (eb: any) => Expression<SqlBool> {
+    const ctx = this.#s.where;
+    // Validate now: an invalid clause throws before any query is built.
+    compileWhere(expressionBuilder(), where, ctx);
+    return (eb) => compileWhere(eb, where, ctx) ?? eb(eb.lit(1), "=", eb.lit(1));
   }
 
   // deno-lint-ignore no-explicit-any
@@ -477,6 +500,23 @@ class RepositoryImpl {
       for (const chunk of chunks) out.push(...await run(trx, chunk));
       return out;
     });
+  }
+
+  /**
+   * Upserts, and refuses a result with missing rows: a key taken by a row the
+   * executor's plugins hide (another tenant's, a soft-deleted one) is neither
+   * inserted nor updated, which is a conflict the caller must hear about.
+   */
+  async #upsertAll(rows: Values[], options: UpsertOptions<Values> | undefined): Promise<Values[]> {
+    const stored = await this.#upsert(rows, options);
+    if (stored.length < rows.length) {
+      const conflict = options?.conflict ?? this.#s.pk;
+      throw new UniqueConstraintError(
+        `Cannot upsert into '${this.#s.table}': the key (${conflict.join(", ")}) belongs to a row out of scope`,
+        { dialect: this.#s.dialect, table: this.#s.table, columns: conflict },
+      );
+    }
+    return stored;
   }
 
   async #upsert(rows: Values[], options: UpsertOptions<Values> | undefined): Promise<Values[]> {
@@ -694,7 +734,7 @@ class RepositoryImpl {
   async upsert(input: unknown, options?: UpsertOptions<Values>): Promise<unknown> {
     const row = await this.#validate("create", this.#s.create, input);
     try {
-      const [stored] = await this.#upsert([row], options);
+      const [stored] = await this.#upsertAll([row], options);
       return await this.#out(stored);
     } catch (error) {
       return await this.#fail(error);
@@ -706,7 +746,7 @@ class RepositoryImpl {
     for (const input of inputs) rows.push(await this.#validate("create", this.#s.create, input));
     if (rows.length === 0) return [];
     try {
-      return await this.#outAll(await this.#upsert(rows, options));
+      return await this.#outAll(await this.#upsertAll(rows, options));
     } catch (error) {
       return await this.#fail(error);
     }

@@ -1,0 +1,316 @@
+import type { Expression, Kysely, SqlBool } from "kysely";
+import { type DialectName, getDialect, NotFoundError, parseDatabaseError } from "../../core/mod.ts";
+import type { AnyExpressionBuilder, KyseraPlugin, PluginContext, TableReference } from "../../executor/mod.ts";
+import { runScoped, SOFT_DELETE_CONTEXT } from "./_context.ts";
+import type { SoftDeleteScope } from "./with_deleted.ts";
+
+/** Options of {@linkcode softDeletePlugin}. */
+export interface SoftDeleteOptions {
+  /** The column that holds the deletion mark; `NULL` means live. @default {"deleted_at"} */
+  readonly deletedAtColumn?: string;
+  /**
+   * The tables the plugin covers. Every covered table must have the
+   * `deletedAtColumn`. @default {every table not in `excludeTables`}
+   */
+  readonly tables?: readonly string[];
+  /** Tables never covered (e.g. join tables without the column). @default {[]} */
+  readonly excludeTables?: readonly string[];
+  /**
+   * The primary key of repositories that do not name one (factory-form
+   * repositories); config-form repositories use their own `primaryKey`.
+   * @default {"id"}
+   */
+  readonly primaryKey?: string | readonly string[];
+  /**
+   * The value a soft delete writes, from the clock's time and the dialect.
+   * It must not be `NULL` (`NULL` means live). May return an SQL expression
+   * such as `` sql`CURRENT_TIMESTAMP` ``.
+   * @default {an ISO-8601 string on SQLite, the `Date` elsewhere}
+   */
+  readonly deletedValue?: (now: Date, dialect: DialectName) => unknown;
+  /** The clock soft deletes read. @default {() => new Date()} */
+  readonly clock?: () => Date;
+  /**
+   * What the repository's `delete(id)` and `deleteMany(where)` do on a
+   * covered table: `"soft"` marks rows deleted, `"hard"` keeps them real
+   * deletes (of live rows). `hardDelete(id)` always deletes for real.
+   * @default {"soft"}
+   */
+  readonly repositoryDelete?: "soft" | "hard";
+}
+
+/** Find options passed through to the repository's `find` / `findAll`. */
+export type SoftDeleteFindOptions = object;
+
+/**
+ * The methods {@linkcode softDeletePlugin} adds to every repository of a
+ * covered table. Keys are the repository's key values (a value, or an
+ * object of the key columns for a composite key). Row types are not known
+ * to a plugin: pass the row type (`findDeleted<User>()`) to narrow them.
+ * On a repository of a table the plugin does not cover, each method throws
+ * a `TypeError`.
+ */
+export interface SoftDeleteRepositoryMethods {
+  /**
+   * Marks the live row with this key deleted.
+   * @throws {NotFoundError} When no live row has the key (missing or already deleted).
+   */
+  softDelete(id: unknown): Promise<void>;
+  /** Marks the live rows with these keys deleted; returns how many were. */
+  softDeleteMany(ids: readonly unknown[]): Promise<number>;
+  /**
+   * Makes the deleted row with this key live again and returns it.
+   * @throws {NotFoundError} When no deleted row has the key.
+   * @throws {UniqueConstraintError} When a live row took its unique value meanwhile.
+   */
+  restore<R = Record<string, unknown>>(id: unknown): Promise<R>;
+  /** Makes the deleted rows with these keys live again; returns how many were. */
+  restoreMany(ids: readonly unknown[]): Promise<number>;
+  /**
+   * Deletes the row with this key for real, live or deleted.
+   * @throws {NotFoundError} When no row has the key.
+   */
+  hardDelete(id: unknown): Promise<void>;
+  /** The row with this key, live or deleted (through the repository's `findById`). */
+  findWithDeleted<R = Record<string, unknown>>(id: unknown): Promise<R | undefined>;
+  /** Every row, live and deleted (through the repository's `findAll`). */
+  findAllWithDeleted<R = Record<string, unknown>>(options?: SoftDeleteFindOptions): Promise<R[]>;
+  /** The deleted rows, optionally filtered (through the repository's `find`). */
+  findDeleted<R = Record<string, unknown>>(options?: SoftDeleteFindOptions): Promise<R[]>;
+}
+
+/** The plugin {@linkcode softDeletePlugin} returns. */
+export interface SoftDeletePlugin extends KyseraPlugin<SoftDeleteScope> {
+  /** `"soft-delete"`. */
+  readonly name: string;
+  /** The per-call opt-in, shared by every soft-delete plugin (see `withDeleted`). */
+  readonly context: PluginContext<SoftDeleteScope>;
+  /** Whether the plugin covers `table`. */
+  covers(table: string): boolean;
+  /** The live-rows predicate (or the opt-in's) for one table reference. */
+  scopeRows(ref: TableReference<SoftDeleteScope>, eb: AnyExpressionBuilder): Expression<SqlBool> | undefined;
+  /** Adds {@linkcode SoftDeleteRepositoryMethods} and soft `delete`/`deleteMany`. */
+  extendRepository(repository: object): SoftDeleteRepositoryMethods;
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyDb = Kysely<any>;
+
+interface RepositoryLike {
+  readonly tableName?: unknown;
+  readonly primaryKey?: unknown;
+  readonly executor?: unknown;
+  findById?(id: unknown): Promise<unknown>;
+  findAll?(options?: unknown): Promise<unknown[]>;
+  find?(options?: unknown): Promise<unknown[]>;
+  whereExpression?(where: unknown): (eb: AnyExpressionBuilder) => Expression<SqlBool>;
+}
+
+function defaultDeletedValue(now: Date, dialect: DialectName): unknown {
+  return dialect === "sqlite" ? now.toISOString() : now;
+}
+
+/**
+ * Creates the soft-delete plugin: rows whose `deleted_at` is set are hidden
+ * from every query through the executor, wherever a covered table appears
+ * (FROM under any alias, joins — outer joins keep their outer rows and
+ * see `NULL` for a deleted partner —, subqueries, CTEs, set operations,
+ * counts, `exists`, and UPDATE/DELETE targets, so a deleted row cannot be
+ * updated or deleted by accident). {@linkcode withDeleted} and
+ * {@linkcode onlyDeleted} opt one call in to deleted rows; every other plugin
+ * stays in force. Repositories gain {@linkcode SoftDeleteRepositoryMethods},
+ * and their `delete`/`deleteMany` soft-delete (see `repositoryDelete`).
+ *
+ * Raw SQL (`sql\`...\`` run directly) is not filtered: no plugin can read it.
+ *
+ * @param options Columns, tables, clock and delete behaviour.
+ * @returns The plugin, for `createExecutor` / `createORM`.
+ * @throws {TypeError} When a table is both in `tables` and `excludeTables`.
+ *
+ * @example Soft-deleting through a repository
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createORM } from "@kysera/kysera/repository";
+ * import { softDeletePlugin } from "@kysera/kysera/soft-delete";
+ *
+ * interface DB { users: { id: number; email: string; deleted_at: string | null } }
+ * const handle = new DatabaseSync(":memory:");
+ * handle.exec("create table users (id integer primary key, email text not null, deleted_at text)");
+ * handle.exec("insert into users (email) values ('ada@example.com'), ('bob@example.com')");
+ * const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: wrapSyncSqlite(handle) }) });
+ *
+ * const softDelete = softDeletePlugin({ clock: () => new Date("2026-01-01T00:00:00Z") });
+ * const orm = createORM(db, [softDelete]);
+ * const users = orm.createRepository({ tableName: "users", primaryKey: "id" });
+ *
+ * await users.delete(2); // update "users" set "deleted_at" = ? where "id" = ? and "users"."deleted_at" is null
+ * console.log(await users.count(), (await users.findDeleted()).map((u) => u["email"])); // 1 ["bob@example.com"]
+ * console.log((await users.restore(2))["deleted_at"], await users.count()); // null 2
+ * await db.destroy();
+ * ```
+ */
+export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlugin {
+  const column = options.deletedAtColumn ?? "deleted_at";
+  const tables = options.tables === undefined ? undefined : new Set(options.tables);
+  const excluded = new Set(options.excludeTables ?? []);
+  for (const table of excluded) {
+    if (tables?.has(table)) {
+      throw new TypeError(
+        `Cannot create the soft-delete plugin: table '${table}' is both in 'tables' and 'excludeTables'`,
+      );
+    }
+  }
+  const clock = options.clock ?? (() => new Date());
+  const deletedValue = options.deletedValue ?? defaultDeletedValue;
+  const fallbackKey = options.primaryKey ?? "id";
+  const soft = (options.repositoryDelete ?? "soft") === "soft";
+  const covers = (table: string): boolean => !excluded.has(table) && (tables === undefined || tables.has(table));
+
+  const plugin = {
+    name: "soft-delete",
+    context: SOFT_DELETE_CONTEXT,
+    covers,
+    scopeRows(ref: TableReference<SoftDeleteScope>, eb: AnyExpressionBuilder): Expression<SqlBool> | undefined {
+      if (!covers(ref.table)) return undefined;
+      const scope = ref.context;
+      if (scope?.mode !== undefined && (scope.tables === undefined || scope.tables.has(ref.table))) {
+        return scope.mode === "with" ? undefined : eb(ref.column(column), "is not", null);
+      }
+      return eb(ref.column(column), "is", null);
+    },
+    extendRepository(repository: object): SoftDeleteRepositoryMethods {
+      const repo = repository as RepositoryLike;
+      const table = typeof repo.tableName === "string" ? repo.tableName : undefined;
+      const db = repo.executor as AnyDb | undefined;
+      if (table === undefined || db === undefined || !covers(table)) return uncovered(table);
+      const pk = typeof repo.primaryKey === "string" || Array.isArray(repo.primaryKey)
+        ? repo.primaryKey as string | readonly string[]
+        : fallbackKey;
+      const dialect = getDialect(db);
+      const keyOf = (id: unknown) => keyObject(table, pk, id);
+      const keysWhere = (eb: AnyExpressionBuilder, ids: readonly unknown[]): Expression<SqlBool> => {
+        const keys = ids.map(keyOf);
+        if (typeof pk === "string") return eb(pk, "in", keys.map((k) => k[pk]));
+        return eb.or(keys.map((k) => eb.and(Object.entries(k).map(([c, v]) => eb(c, "=", v)))));
+      };
+      const fail = (error: unknown): never => {
+        if (error instanceof TypeError || error instanceof RangeError) throw error;
+        throw parseDatabaseError(error, dialect);
+      };
+      const mark = (
+        value: unknown,
+        mode: "only" | undefined,
+        where: (eb: AnyExpressionBuilder) => Expression<SqlBool>,
+      ) =>
+        runScoped(
+          mode === undefined ? { mode: undefined, tables: undefined } : { mode, tables: new Set([table]) },
+          async () => {
+            try {
+              const result = await db.updateTable(table).set({ [column]: value }).where(where).executeTakeFirst();
+              return Number(result.numUpdatedRows);
+            } catch (error) {
+              return fail(error);
+            }
+          },
+        );
+      const softDeleteOne = async (id: unknown): Promise<void> => {
+        const key = keyOf(id);
+        const n = await mark(deletedValue(clock(), dialect), undefined, (eb) => keysWhere(eb, [id]));
+        if (n === 0) throw new NotFoundError(table, key);
+      };
+      const withDeletedHere = <R>(mode: "with" | "only", fn: () => R): R =>
+        runScoped({ mode, tables: new Set([table]) }, fn);
+      const methods = {
+        softDelete: softDeleteOne,
+        softDeleteMany: (ids: readonly unknown[]): Promise<number> =>
+          ids.length === 0
+            ? Promise.resolve(0)
+            : mark(deletedValue(clock(), dialect), undefined, (eb) => keysWhere(eb, ids)),
+        async restore<R>(id: unknown): Promise<R> {
+          const key = keyOf(id);
+          const n = await mark(null, "only", (eb) => keysWhere(eb, [id]));
+          if (n === 0) throw new NotFoundError(table, key);
+          const row = await repo.findById!(id);
+          if (row === undefined) throw new NotFoundError(table, key);
+          return row as R;
+        },
+        restoreMany: (ids: readonly unknown[]): Promise<number> =>
+          ids.length === 0 ? Promise.resolve(0) : mark(null, "only", (eb) => keysWhere(eb, ids)),
+        hardDelete: (id: unknown): Promise<void> => {
+          const key = keyOf(id);
+          return withDeletedHere("with", async () => {
+            let n: bigint;
+            try {
+              n = (await db.deleteFrom(table).where((eb) => keysWhere(eb, [id])).executeTakeFirst()).numDeletedRows;
+            } catch (error) {
+              return fail(error);
+            }
+            if (n === 0n) throw new NotFoundError(table, key);
+          });
+        },
+        findWithDeleted: <R>(id: unknown): Promise<R | undefined> =>
+          withDeletedHere("with", () => repo.findById!(id)) as Promise<R | undefined>,
+        findAllWithDeleted: <R>(options?: SoftDeleteFindOptions): Promise<R[]> =>
+          withDeletedHere("with", () => repo.findAll!(options)) as Promise<R[]>,
+        findDeleted: <R>(options?: SoftDeleteFindOptions): Promise<R[]> =>
+          withDeletedHere("only", () => repo.find!(options)) as Promise<R[]>,
+      };
+      if (!soft) return methods;
+      const deleteMany = async (where: unknown): Promise<number> => {
+        if (where === undefined) {
+          throw new TypeError(`Cannot delete rows in '${table}': 'where' is required ({} deletes every row)`);
+        }
+        if (repo.whereExpression === undefined) {
+          throw new TypeError(`Cannot soft-delete rows in '${table}': the repository has no whereExpression()`);
+        }
+        // The repository's own where-DSL, as a filter of the soft-delete UPDATE.
+        return await mark(deletedValue(clock(), dialect), undefined, repo.whereExpression(where));
+      };
+      return Object.assign(methods, { delete: softDeleteOne, deleteMany });
+    },
+  } satisfies SoftDeletePlugin;
+  return Object.freeze(plugin);
+}
+
+/** Methods that refuse: the repository's table is not covered. */
+function uncovered(table: string | undefined): SoftDeleteRepositoryMethods {
+  const refuse = (): Promise<never> =>
+    Promise.reject(
+      new TypeError(
+        table === undefined
+          ? "Cannot soft-delete: the repository has no 'tableName' and 'executor'"
+          : `Cannot soft-delete: the soft-delete plugin does not cover table '${table}'`,
+      ),
+    );
+  return {
+    softDelete: refuse,
+    softDeleteMany: refuse,
+    restore: refuse,
+    restoreMany: refuse,
+    hardDelete: refuse,
+    findWithDeleted: refuse,
+    findAllWithDeleted: refuse,
+    findDeleted: refuse,
+  };
+}
+
+function keyObject(table: string, pk: string | readonly string[], id: unknown): Record<string, unknown> {
+  if (typeof pk === "string") {
+    if (id === undefined || id === null || typeof id === "object" && !(id instanceof Date)) {
+      throw new TypeError(`Cannot look up a row in '${table}': the key must be a value: current value is ${id}`);
+    }
+    return { [pk]: id };
+  }
+  if (typeof id !== "object" || id === null) {
+    throw new TypeError(`Cannot look up a row in '${table}': the key must be an object of ${pk.join(", ")}`);
+  }
+  const key: Record<string, unknown> = {};
+  for (const c of pk) {
+    const v = (id as Record<string, unknown>)[c];
+    if (v === undefined) throw new TypeError(`Cannot look up a row in '${table}': the key lacks column '${c}'`);
+    key[c] = v;
+  }
+  return key;
+}
