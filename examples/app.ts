@@ -2,7 +2,8 @@
  * Kysera's starter example: a small blog on an in-memory SQLite database
  * (node:sqlite, no server needed). It shows
  *
- * - an executor whose row scope hides draft posts from every query,
+ * - an executor whose plugins apply to every query: a row scope hiding draft
+ *   posts, soft delete, and created_at/updated_at timestamps,
  * - typed repositories with input validation (zod, any Standard Schema),
  * - DAL query functions and a transaction (with a nested savepoint),
  * - driver errors turned into typed errors, and keyset pagination.
@@ -24,11 +25,21 @@ import {
   withTransaction,
 } from "@kysera/kysera";
 import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+import { softDeletePlugin, withDeleted } from "@kysera/kysera/soft-delete";
+import { timestampsPlugin } from "@kysera/kysera/timestamps";
 
 interface Blog {
   users: { id: Generated<number>; email: string; name: string };
   posts: { id: Generated<number>; user_id: number; title: string; published: number };
-  comments: { id: Generated<number>; post_id: number; user_id: number; body: string };
+  comments: {
+    id: Generated<number>;
+    post_id: number;
+    user_id: number;
+    body: string;
+    created_at: Generated<string>;
+    updated_at: Generated<string>;
+    deleted_at: string | null;
+  };
 }
 
 const db = new Kysely<Blog>({
@@ -50,6 +61,9 @@ await db.schema.createTable("comments")
   .addColumn("post_id", "integer", (c) => c.notNull().references("posts.id"))
   .addColumn("user_id", "integer", (c) => c.notNull().references("users.id"))
   .addColumn("body", "text", (c) => c.notNull())
+  .addColumn("created_at", "text")
+  .addColumn("updated_at", "text")
+  .addColumn("deleted_at", "text")
   .execute();
 
 // A plugin: wherever `posts` appears (FROM, joins, subqueries), drafts are hidden.
@@ -57,8 +71,11 @@ const hideDrafts: KyseraPlugin = {
   name: "hide-drafts",
   scopeRows: (ref, eb) => ref.table === "posts" ? eb(ref.column("published"), "=", 1) : undefined,
 };
-const executor = await createExecutor(db, [hideDrafts]);
-const orm = createORM(executor);
+// Comments are soft-deleted and timestamped; the clock is the app's.
+const softDelete = softDeletePlugin({ tables: ["comments"] });
+const timestamps = timestampsPlugin({ tables: ["comments"] });
+const executor = await createExecutor(db, [hideDrafts, softDelete, timestamps]);
+const orm = createORM(executor, [hideDrafts, softDelete, timestamps]);
 
 const users = orm.createRepository({
   tableName: "users",
@@ -112,6 +129,15 @@ const postsWithCounts = createQuery((ctx: DbContext<Blog>) =>
     .execute()
 );
 for (const row of await postsWithCounts(executor)) console.log(`post: ${row.title} (${row.comments} comments)`);
+
+// Soft delete: the comment disappears from every query, joins included, and
+// comes back on request; timestamps were set on every write.
+const [comment] = await comments.findAll();
+console.log(`comment stamped: created ${comment!.created_at}`);
+await comments.delete(comment!.id);
+for (const row of await postsWithCounts(executor)) console.log(`after delete: ${row.title} (${row.comments} comments)`);
+const kept = await withDeleted(() => comments.findAll());
+console.log(`still stored: ${kept.length} comment, deleted at ${kept[0]?.deleted_at}`);
 
 // Keyset pagination, one post a page, newest first.
 let after: string | undefined;
