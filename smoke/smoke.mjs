@@ -9,6 +9,8 @@ import * as core from "kysera/core";
 import { createExecutor } from "kysera/executor";
 import { withTransaction } from "kysera/dal";
 import { createORM } from "kysera/repository";
+import { softDeletePlugin, withDeleted } from "kysera/soft-delete";
+import { timestampsPlugin } from "kysera/timestamps";
 import { wrapSyncSqlite } from "kysera/dialects";
 
 const runtime = typeof globalThis.Bun !== "undefined" ? `bun ${globalThis.Bun.version}` : `node ${process.version}`;
@@ -57,6 +59,8 @@ for (const [name, dialect] of Object.entries(databases)) {
     await db.schema.createTable(table)
       .addColumn("id", "integer", (c) => c.primaryKey())
       .addColumn("name", "varchar(50)", (c) => c.notNull().unique())
+      .addColumn("updated_at", name === "sqlite" ? "text" : name === "postgres" ? "timestamptz" : "datetime(3)")
+      .addColumn("deleted_at", name === "sqlite" ? "text" : name === "postgres" ? "timestamptz" : "datetime(3)")
       .execute();
     await db.insertInto(table).values([{ id: 1, name: "x" }, { id: 2, name: "y" }]).execute();
     const rows = await db.selectFrom(table).select("name").orderBy("id").execute();
@@ -111,6 +115,18 @@ for (const [name, dialect] of Object.entries(databases)) {
     }
     await repo.delete(20);
 
+    // The plugins: a soft-deleted row is hidden and kept; every write is stamped.
+    const plugins = [softDeletePlugin({ tables: [table] }), timestampsPlugin({ tables: [table], createdAt: false })];
+    const stamped = createORM(await createExecutor(db, plugins), plugins).createRepository({ tableName: table });
+    const kept2 = await stamped.create({ id: 30, name: "kept" });
+    if (kept2.updated_at === null || kept2.updated_at === undefined) throw new Error(`${name}: no updated_at`);
+    await stamped.softDelete(30);
+    if ((await stamped.findById(30)) !== undefined) throw new Error(`${name}: a soft-deleted row leaked`);
+    if ((await withDeleted(() => stamped.findById(30)))?.deleted_at == null) {
+      throw new Error(`${name}: the soft-deleted row is gone`);
+    }
+    await stamped.hardDelete(30);
+
     // A signed keyset walk, one row a page, forward.
     const secret = "smoke-secret-of-at-least-thirty-two-bytes";
     const walked = [];
@@ -129,7 +145,7 @@ for (const [name, dialect] of Object.entries(databases)) {
     if (walked.join(",") !== "y,x") throw new Error(`${name}: the keyset walk returned ${walked.join(",")}`);
 
     console.log(
-      `${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code}) scope ok, savepoint ok, repository ok, walk [${walked}]`,
+      `${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code}) scope ok, savepoint ok, repository ok, plugins ok, walk [${walked}]`,
     );
     passed++;
   } finally {

@@ -369,7 +369,7 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
           const primaryKey = repo.primaryKey ?? "id";
           const keys = typeof primaryKey === "string" ? [primaryKey] : primaryKey as readonly string[];
           // deno-lint-ignore no-explicit-any
-          let query = (db as Kysely<any>).updateTable(table).set({ [column]: now(getDialect(db)) });
+          let query = (db as unknown as Kysely<any>).updateTable(table).set({ [column]: now(getDialect(db)) });
           for (const key of keys) {
             query = query.where(key, "=", typeof primaryKey === "string" ? id : (id as Record<string, unknown>)[key]);
           }
