@@ -232,11 +232,11 @@ export class KyseraQueryExecutor implements QueryExecutor {
       // deno-lint-ignore no-explicit-any
       let rawDb: Kysely<any> | undefined;
       const fromNext = new WeakSet<object>();
-      const run = async (i: number): Promise<QueryResult<unknown>> => {
+      const run = async (i: number, query: CompiledQuery): Promise<QueryResult<unknown>> => {
         const plugin = f.around[i];
         if (plugin === undefined) {
           try {
-            return await onConnection.executeQuery(compiled);
+            return await onConnection.executeQuery(query);
           } catch (error) {
             if (typeof error === "object" && error !== null) fromNext.add(error);
             throw error;
@@ -245,7 +245,7 @@ export class KyseraQueryExecutor implements QueryExecutor {
         const execution: WriteExecution = {
           operation,
           table,
-          query: compiled,
+          query,
           context: plugin.context?.get(),
           get db() {
             return db ??= kyselyWithExecutor(f.raw, new KyseraQueryExecutor(onConnection, f));
@@ -255,7 +255,7 @@ export class KyseraQueryExecutor implements QueryExecutor {
           },
         };
         try {
-          return await plugin.aroundWrite!(execution, () => run(i + 1));
+          return await plugin.aroundWrite!(execution, (replacement) => run(i + 1, replacement ?? query));
         } catch (error) {
           if (typeof error === "object" && error !== null && fromNext.has(error)) throw error;
           throw wrapPluginError(error, {
@@ -266,7 +266,7 @@ export class KyseraQueryExecutor implements QueryExecutor {
           });
         }
       };
-      return await run(0) as QueryResult<R>;
+      return await run(0, compiled) as QueryResult<R>;
     });
   }
 }

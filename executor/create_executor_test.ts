@@ -233,6 +233,33 @@ suite.test("aroundWrite runs on the write's transaction and a rollback leaves no
   assert.equal((await ctx.db.selectFrom("posts").selectAll().execute()).length, 3);
 });
 
+suite.test("aroundWrite next(query) runs the replacement query, seen by later plugins", async (ctx) => {
+  const seen: string[] = [];
+  const replacing: KyseraPlugin = {
+    name: "replacing",
+    priority: 1,
+    aroundWrite(execution, next) {
+      const node = execution.query.query;
+      if (node.kind !== "DeleteQueryNode") return next();
+      const narrowed = execution.rawDb.deleteFrom("posts").where("title", "=", "y").compile();
+      return next(narrowed);
+    },
+  };
+  const observer: KyseraPlugin = {
+    name: "observer",
+    aroundWrite(execution, next) {
+      seen.push(execution.query.sql);
+      return next();
+    },
+  };
+  const executor = createExecutorSync(ctx.db, [observer, replacing]);
+  const result = await executor.deleteFrom("posts").execute();
+  assert.equal(result[0]?.numDeletedRows, 1n);
+  assert.equal(seen.length, 1);
+  assert.match(seen[0]!, /where .title. = /);
+  assert.equal((await ctx.db.selectFrom("posts").selectAll().execute()).length, 3);
+});
+
 suite.test("a plugin context switches a scope off for one call", async (ctx) => {
   const withDeleted = new PluginContext<boolean>("withDeleted");
   const executor = createExecutorSync(ctx.db, [{

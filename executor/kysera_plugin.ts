@@ -261,11 +261,14 @@ export interface KyseraPlugin<C = unknown> {
   /**
    * Runs around the execution of every write (insert, update, delete,
    * replace, merge) on the connection it runs on. Call `next()` exactly once
-   * and return its result (or a result derived from it).
+   * and return its result (or a result derived from it). `next(query)` runs
+   * a replacement for `execution.query` (the same statement, amended, e.g.
+   * with a `RETURNING` clause the plugin needs; compile it with
+   * `execution.rawDb`), and later plugins see the replacement.
    */
   aroundWrite?(
     execution: WriteExecution<C>,
-    next: () => Promise<QueryResult<unknown>>,
+    next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
   ): Promise<QueryResult<unknown>>;
 
   /** Kysely's own plugin hook, run on the tree before the Kysera hooks. */

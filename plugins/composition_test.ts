@@ -1,7 +1,8 @@
 /**
  * The built-in plugins compose with each other and with any other plugin, in
- * either order (issue 7, item 7): soft delete, timestamps and a tenant scope
- * on one executor, through repositories and builders, on every database.
+ * either order (issue 7, item 7; issue 9): soft delete, timestamps, audit and
+ * a tenant scope on one executor, through repositories and builders, on every
+ * database.
  */
 import assert from "node:assert/strict";
 import type { Generated, Kysely } from "kysely";
@@ -11,6 +12,7 @@ import { createExecutorSync, getRawDb, type KyseraPlugin } from "../executor/mod
 import { createORM } from "../repository/mod.ts";
 import { softDeletePlugin, withDeleted } from "./soft_delete/mod.ts";
 import { timestampsPlugin } from "./timestamps/mod.ts";
+import { auditPlugin, auditReader, createAuditTable } from "./audit/mod.ts";
 
 interface DB {
   posts: {
@@ -100,5 +102,36 @@ for (const order of ["soft delete, then timestamps", "timestamps, then soft dele
     const back = await raw.selectFrom("posts").selectAll().where("id", "=", a.id).executeTakeFirstOrThrow();
     assert.equal(back.deleted_at, null);
     assert.equal(ms(back.updated_at), T3.getTime(), "the restore is an update too");
+  });
+}
+
+for (const order of ["audit first", "audit last"] as const) {
+  suite.test(`audit records the writes of soft delete and timestamps (${order})`, async ({ db }) => {
+    await createAuditTable(db);
+    let now = T1;
+    const clock = () => now;
+    const others = [softDeletePlugin({ clock, tables: ["posts"] }), timestampsPlugin({ clock, tables: ["posts"] })];
+    const audit = auditPlugin({ clock, tables: ["posts"], actor: () => "ada" });
+    const plugins = order === "audit first" ? [audit, ...others] as const : [...others, audit] as const;
+    const executor = createExecutorSync(db, [...plugins]);
+    const posts = createORM(executor, [...plugins]).createRepository({ tableName: "posts" });
+
+    const post = await posts.create({ tenant_id: 1, title: "a" });
+    now = T2;
+    await posts.softDelete(post.id);
+    now = T3;
+    await posts.restore(post.id);
+    await posts.hardDelete(post.id);
+
+    const history = await auditReader(db).getAuditHistory("posts", post.id);
+    assert.deepEqual(history.map((e) => e.operation), ["insert", "update", "update", "delete"]);
+    assert.ok(history.every((e) => e.actor === "ada"));
+    const [created, softDeleted, restored] = history;
+    assert.equal(ms(created!.newValues?.created_at), T1.getTime(), "the audit row holds the stamped insert");
+    assert.deepEqual([...softDeleted!.changedFields].sort(), ["deleted_at", "updated_at"]);
+    assert.equal(softDeleted!.oldValues?.deleted_at, null);
+    assert.equal(ms(softDeleted!.newValues?.deleted_at), T2.getTime());
+    assert.deepEqual([...restored!.changedFields].sort(), ["deleted_at", "updated_at"]);
+    assert.equal(restored!.newValues?.deleted_at, null);
   });
 }

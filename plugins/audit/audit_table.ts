@@ -1,0 +1,89 @@
+import { sql } from "kysely";
+import { type DialectName, getDialect } from "../../core/mod.ts";
+import type { AnyKysely } from "../../executor/mod.ts";
+
+/** Options of {@linkcode createAuditTable}. */
+export interface CreateAuditTableOptions {
+  /** The table name. @default "audit_logs" */
+  readonly table?: string;
+  /** Add `if not exists`. @default false */
+  readonly ifNotExists?: boolean;
+}
+
+const JSON_TYPE: Record<DialectName, string> = {
+  postgres: "jsonb",
+  mysql: "json",
+  sqlite: "text",
+  mssql: "nvarchar(max)",
+};
+const TIME_TYPE: Record<DialectName, string> = {
+  postgres: "timestamptz",
+  mysql: "datetime(6)",
+  sqlite: "text",
+  mssql: "datetime2",
+};
+
+/**
+ * Creates the audit table with the DDL of the database's dialect (`jsonb`
+ * on PostgreSQL, `json` on MariaDB/MySQL, `text` on SQLite) and two indexes:
+ * `(table_name, entity_id)` for a row's history and `(actor, changed_at)`
+ * for a user's changes. Call it from a migration; the plugin never creates
+ * the table itself.
+ *
+ * @param db A Kysely instance (or executor) on the database.
+ * @param options The table name and `ifNotExists`.
+ * @returns Resolves when the table and indexes exist.
+ *
+ * @example Creating the table on SQLite
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createAuditTable } from "@kysera/kysera/audit";
+ *
+ * const db = new Kysely<Record<string, never>>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await createAuditTable(db);
+ * const tables = await db.introspection.getTables();
+ * console.log(tables.map((t) => t.name)); // ["audit_logs"]
+ * await db.destroy();
+ * ```
+ */
+export async function createAuditTable(
+  db: Pick<AnyKysely, "schema" | "getExecutor">,
+  options: CreateAuditTableOptions = {},
+): Promise<void> {
+  const table = options.table ?? "audit_logs";
+  const dialect = getDialect(db);
+  // deno-lint-ignore no-explicit-any
+  const json = sql.raw(JSON_TYPE[dialect]) as any;
+  // deno-lint-ignore no-explicit-any
+  const time = sql.raw(TIME_TYPE[dialect]) as any;
+  let create = db.schema.createTable(table);
+  if (options.ifNotExists === true) create = create.ifNotExists();
+  create = dialect === "postgres"
+    ? create.addColumn("id", "bigserial", (c) => c.primaryKey())
+    : dialect === "sqlite"
+    ? create.addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+    : create.addColumn("id", "bigint", (c) => c.primaryKey().autoIncrement());
+  await create
+    .addColumn("table_name", "varchar(255)", (c) => c.notNull())
+    .addColumn("entity_id", "varchar(255)", (c) => c.notNull())
+    .addColumn("operation", "varchar(16)", (c) => c.notNull())
+    .addColumn("old_values", json)
+    .addColumn("new_values", json)
+    .addColumn("changed_fields", json)
+    .addColumn("actor", "varchar(255)")
+    .addColumn("tenant_id", "varchar(255)")
+    .addColumn("metadata", json)
+    .addColumn("changed_at", time, (c) => c.notNull())
+    .execute();
+  for (
+    const [name, columns] of [["entity", ["table_name", "entity_id"]], ["actor", ["actor", "changed_at"]]] as const
+  ) {
+    let index = db.schema.createIndex(`${table}_${name}_idx`).on(table).columns([...columns]);
+    if (options.ifNotExists === true) index = index.ifNotExists();
+    await index.execute();
+  }
+}

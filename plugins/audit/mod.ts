@@ -1,0 +1,40 @@
+/**
+ * The audit plugin: every INSERT, UPDATE and DELETE through a Kysera
+ * executor (repository, DAL, plain builders, multi-row, upsert,
+ * `insert ... select`) writes one audit row per affected row — table, key,
+ * operation, old and new values, changed columns, actor, tenant, time and
+ * metadata — on the write's own connection and transaction, so a rollback
+ * leaves no audit row and a failed audit insert fails the write. Old rows are
+ * read with row locks (`FOR UPDATE`) where the database has them. Readers
+ * give a row's history, a table's or an actor's changes, the row as of a
+ * time, and restore from an entry (itself audited).
+ *
+ * @example Auditing and reading back
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync } from "@kysera/kysera/executor";
+ * import { auditPlugin, auditReader, createAuditTable } from "@kysera/kysera/audit";
+ *
+ * // deno-lint-ignore no-explicit-any
+ * const db = new Kysely<any>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await createAuditTable(db);
+ * await db.schema.createTable("posts").addColumn("id", "integer", (c) => c.primaryKey())
+ *   .addColumn("title", "text").execute();
+ * const executor = createExecutorSync(db, [auditPlugin({ actor: () => "ada" })]);
+ * await executor.insertInto("posts").values([{ id: 1, title: "a" }, { id: 2, title: "b" }]).execute();
+ * await executor.deleteFrom("posts").execute();
+ * const logs = await auditReader(db).getUserChanges("ada");
+ * console.log(logs.map((e) => `${e.operation} ${e.entityId}`));
+ * // ["insert 1", "insert 2", "delete 1", "delete 2"]
+ * await db.destroy();
+ * ```
+ *
+ * @module
+ */
+export * from "./audit_plugin.ts";
+export * from "./audit_reader.ts";
+export * from "./audit_table.ts";
