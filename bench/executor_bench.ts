@@ -6,6 +6,12 @@
  * Soft delete: an executor with `softDeletePlugin()` against hand-written
  * Kysely with the identical `deleted_at is null` predicates (baseline), on
  * a query with a FROM and a left join of a covered table.
+ *
+ * RLS: an executor with `rlsPlugin()` (a `tenant_id` column-map filter)
+ * against hand-written Kysely with the identical `tenant_id = ?` SQL
+ * (baseline); the RLS context (AsyncLocalStorage) is entered per call, or
+ * once around a loop of 100 queries. Every RLS bench enters and leaves its
+ * own context, so none is left behind for the other groups.
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
@@ -13,6 +19,7 @@ import { type Expression, Kysely, type SqlBool, SqliteDialect } from "kysely";
 import { wrapSyncSqlite } from "../dialects/mod.ts";
 import { createExecutorSync, type KyseraPlugin } from "../executor/mod.ts";
 import { softDeletePlugin } from "../plugins/soft_delete/mod.ts";
+import { defineRLSSchema, filter, type RLSContext, rlsContext, rlsPlugin } from "../plugins/rls/mod.ts";
 
 interface DB {
   posts: { id: number; tenant_id: number; org_id: number; region: number; status: string; created_at: number };
@@ -112,4 +119,75 @@ Deno.bench({
   group: "soft-delete execute-on-SQLite",
   name: "executor + softDeletePlugin",
   fn: async () => void await docsQuery(softDeleting).execute(),
+});
+
+// RLS: the plugin against the hand-written `"posts"."tenant_id" = ?` SQL.
+const rlsExecutor = createExecutorSync(db, [
+  rlsPlugin({
+    schema: defineRLSSchema<DB>({ posts: { policies: [filter("all", (c) => ({ tenant_id: c.auth.tenantId }))] } }),
+  }),
+]);
+// Frozen all the way down, as a request handler would build it once per request.
+const TENANT: RLSContext = Object.freeze({ auth: Object.freeze({ userId: 1, tenantId: 1, roles: Object.freeze([]) }) });
+const rlsQuery = (k: Kysely<DB>) =>
+  k.selectFrom("posts").select(["id", "status"]).where("status", "=", "live").where("created_at", ">", 100)
+    .orderBy("created_at", "desc").limit(20);
+const handRls = handOne;
+
+await rlsContext.runAsync(TENANT, async () => {
+  assert.equal(rlsQuery(rlsExecutor).compile().sql, handRls(db).compile().sql);
+  assert.deepEqual(rlsQuery(rlsExecutor).compile().parameters, handRls(db).compile().parameters);
+  assert.deepEqual(await rlsQuery(rlsExecutor).execute(), await handRls(db).execute());
+});
+assert.equal(rlsContext.hasContext(), false);
+
+const LOOP = 100;
+Deno.bench({
+  group: "rls compile-only",
+  name: "hand-written tenant filter (tenant_id = ?)",
+  baseline: true,
+  fn: () => void handRls(db).compile(),
+});
+Deno.bench({
+  group: "rls compile-only",
+  name: "executor + rlsPlugin, context per call",
+  fn: () => void rlsContext.run(TENANT, () => rlsQuery(rlsExecutor).compile()),
+});
+Deno.bench({
+  group: "rls compile-only, 100 queries",
+  name: "hand-written tenant filter (tenant_id = ?)",
+  baseline: true,
+  fn: () => {
+    for (let i = 0; i < LOOP; i++) handRls(db).compile();
+  },
+});
+Deno.bench({
+  group: "rls compile-only, 100 queries",
+  name: "executor + rlsPlugin, context once per loop",
+  fn: () =>
+    rlsContext.run(TENANT, () => {
+      for (let i = 0; i < LOOP; i++) rlsQuery(rlsExecutor).compile();
+    }),
+});
+Deno.bench({
+  group: "rls execute-on-SQLite",
+  name: "hand-written tenant filter (tenant_id = ?)",
+  baseline: true,
+  fn: async () => void await handRls(db).execute(),
+});
+Deno.bench({
+  group: "rls execute-on-SQLite",
+  name: "executor + rlsPlugin, context per call",
+  fn: async () => void await rlsContext.runAsync(TENANT, () => rlsQuery(rlsExecutor).execute()),
+});
+Deno.bench({
+  group: "rls context cost",
+  name: "no context",
+  baseline: true,
+  fn: () => void rlsContext.hasContext(),
+});
+Deno.bench({
+  group: "rls context cost",
+  name: "rlsContext.run + get",
+  fn: () => void rlsContext.run(TENANT, () => rlsContext.hasContext()),
 });

@@ -1,0 +1,104 @@
+import { KyseraError } from "../../core/mod.ts";
+
+/** The operations a row-level security policy speaks about. */
+export type RLSOperation = "read" | "create" | "update" | "delete";
+
+/**
+ * A query or write was refused by a row-level security policy: a `deny`
+ * matched, no `allow` permitted it (with `defaultDeny`, or when the table has
+ * `allow` policies for the operation), a written value broke a filter's
+ * column map (a forged tenant id, a row moved to another tenant), or a
+ * `validate` policy returned `false`. Thrown before any SQL is sent.
+ *
+ * @example
+ * ```ts
+ * import { RLSPolicyViolation } from "@kysera/kysera/rls";
+ *
+ * const error = new RLSPolicyViolation("create", "posts", "'tenant_id' must be 1");
+ * console.log(error.message); // "Cannot create rows in 'posts': 'tenant_id' must be 1"
+ * ```
+ */
+export class RLSPolicyViolation extends KyseraError {
+  static override readonly kind: string = "RLSPolicyViolation";
+  /** The refused operation. */
+  readonly operation: RLSOperation;
+  /** The table. */
+  readonly table: string;
+  /** Why, in words (never the row's data). */
+  readonly reason: string;
+
+  /**
+   * @param operation The refused operation.
+   * @param table The table.
+   * @param reason Why, in words.
+   */
+  constructor(operation: RLSOperation, table: string, reason: string) {
+    super(`Cannot ${operation} rows in '${table}': ${reason}`, "RLS_POLICY_VIOLATION");
+    this.operation = operation;
+    this.table = table;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A query touched a table under row-level security with no RLS context (no
+ * enclosing `rlsContext.runAsync(...)`) while the plugin requires one. No
+ * SQL was sent.
+ *
+ * @example
+ * ```ts
+ * import { RLSContextError } from "@kysera/kysera/rls";
+ *
+ * console.log(new RLSContextError("posts").message);
+ * // "Cannot query 'posts': no RLS context; run the call inside rlsContext.runAsync()"
+ * ```
+ */
+export class RLSContextError extends KyseraError {
+  static override readonly kind: string = "RLSContextError";
+  /** The table the query touched, if known. */
+  readonly table: string | undefined;
+
+  /** @param table The table the query touched, if known. */
+  constructor(table?: string) {
+    super(
+      `Cannot query ${table === undefined ? "tables under RLS" : `'${table}'`}: no RLS context; ` +
+        "run the call inside rlsContext.runAsync()",
+      "RLS_CONTEXT_MISSING",
+    );
+    this.table = table;
+  }
+}
+
+/**
+ * Tells whether a value is an {@linkcode RLSPolicyViolation}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a policy violation.
+ *
+ * @example
+ * ```ts
+ * import { isRLSPolicyViolation } from "@kysera/kysera/rls";
+ *
+ * console.log(isRLSPolicyViolation(new Error("x"))); // false
+ * ```
+ */
+export function isRLSPolicyViolation(value: unknown): value is RLSPolicyViolation {
+  return value instanceof RLSPolicyViolation;
+}
+
+/**
+ * Tells whether a value is an {@linkcode RLSContextError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a missing RLS context.
+ *
+ * @example
+ * ```ts
+ * import { isRLSContextError, RLSContextError } from "@kysera/kysera/rls";
+ *
+ * console.log(isRLSContextError(new RLSContextError())); // true
+ * ```
+ */
+export function isRLSContextError(value: unknown): value is RLSContextError {
+  return value instanceof RLSContextError;
+}

@@ -1,0 +1,348 @@
+/** The adversarial suite: tenant 1 never reads or changes tenant 2's rows, on any path, on every database. */
+import assert from "node:assert/strict";
+import { type ExpressionBuilder, type Kysely, sql } from "kysely";
+import { assertSql, dbSuite, plainRows, rejection, rollbackOpen } from "../../_test/harness.ts";
+import { allowRawSql, createExecutorSync, getRawDb, isRawSqlRefusedError } from "../../executor/mod.ts";
+import { createORM } from "../../repository/mod.ts";
+import { sqlOf } from "../soft_delete/_test_helpers.ts";
+import { allReads, reads, shape } from "./_attacks.ts";
+import { isRLSContextError, isRLSPolicyViolation, rlsContext, rlsPlugin } from "./mod.ts";
+import { assertNoLeak, type DB, MARK, normal, T1, T2, tables, tenant2Snapshot, tenantSchema } from "./_test_helpers.ts";
+
+const suite = dbSuite<DB>(import.meta, { tables });
+
+// deno-lint-ignore no-explicit-any
+type AnyEB = ExpressionBuilder<any, any>;
+
+function executor(db: Kysely<DB>, options: { allowRawSql?: boolean; bypassRoles?: string[] } = {}): Kysely<DB> {
+  return createExecutorSync(db, [rlsPlugin({ schema: tenantSchema, ...options })]);
+}
+
+const asT1 = <R>(fn: () => Promise<R>): Promise<R> => rlsContext.runAsync(T1, fn);
+
+for (const c of reads) {
+  suite.test(`leak suite: ${c.name}`, async ({ db }) => {
+    const before = await tenant2Snapshot(db);
+    const rows = await asT1(() => c.query(executor(db)).execute());
+    assertNoLeak(rows);
+    assert.deepEqual(shape(c, rows), c.rows);
+    assert.equal(await tenant2Snapshot(db), before);
+  }, c.databases === undefined ? {} : { databases: c.databases });
+}
+
+suite.test("leak suite: the filter is keyed on the table, not the alias (SQL)", async (ctx) => {
+  await asT1(async () => {
+    const q = executor(ctx.db).selectFrom("posts as p").select("p.title");
+    assertSql(ctx, q, sqlOf(`select "p"."title" from "posts" as "p" where "p"."tenant_id" = ?`, [1]));
+    assert.deepEqual(plainRows(await q.execute()), [{ title: "a1" }, { title: "a2" }]);
+  });
+});
+
+suite.test("leak suite: every read inside transaction()", async ({ db, database }) => {
+  await asT1(() => executor(db).transaction().execute((trx) => allReads(trx, database)));
+});
+
+suite.test("leak suite: every read in a controlled transaction and its savepoint", async ({ db, database }) => {
+  await asT1(async () => {
+    const trx = await executor(db).startTransaction().execute();
+    try {
+      await allReads(trx, database);
+      const sp = await trx.savepoint("inner").execute();
+      await allReads(sp, database);
+      await sp.releaseSavepoint("inner").execute();
+      await trx.commit().execute();
+    } finally {
+      await rollbackOpen(trx);
+    }
+  });
+});
+
+suite.test("leak suite: every read on connection() and withoutPlugins()", async ({ db, database }) => {
+  await asT1(async () => {
+    await executor(db).connection().execute((conn) => allReads(conn, database));
+    await allReads(executor(db).withoutPlugins(), database);
+  });
+});
+
+suite.test("leak suite: a transaction opened outside the context still filters inside it", async ({ db, database }) => {
+  await executor(db).transaction().execute((trx) => asT1(() => allReads(trx, database)));
+});
+
+suite.test("leak suite: update by tenant 2's id changes nothing", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  const result = await asT1(() =>
+    executor(db).updateTable("posts").set({ title: "pwned" }).where("id", "=", 3).executeTakeFirst()
+  );
+  assert.equal(result.numUpdatedRows, 0n);
+  assert.equal(await tenant2Snapshot(db), before);
+});
+
+suite.test("leak suite: bulk update without where touches only tenant 1", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  const result = await asT1(() => executor(db).updateTable("posts").set({ title: "z" }).executeTakeFirst());
+  assert.equal(result.numUpdatedRows, 2n);
+  assert.equal(await tenant2Snapshot(db), before);
+  const t1 = await db.selectFrom("posts").select("title").where("tenant_id", "=", 1).execute();
+  assert.deepEqual(plainRows(t1), [{ title: "z" }, { title: "z" }]);
+});
+
+suite.test("leak suite: update with a subquery over tenant 2's rows", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  const result = await asT1(() =>
+    executor(db).updateTable("posts").set({ title: "z" })
+      .where("user_id", "in", (eb: AnyEB) => eb.selectFrom("users").select("id").where("tenant_id", "=", 2))
+      .executeTakeFirst()
+  );
+  assert.equal(result.numUpdatedRows, 0n);
+  assert.equal(await tenant2Snapshot(db), before);
+});
+
+suite.test("leak suite: delete by tenant 2's id and bulk delete", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  await asT1(async () => {
+    assert.equal((await executor(db).deleteFrom("posts").where("id", "=", 3).executeTakeFirst()).numDeletedRows, 0n);
+    assert.equal((await executor(db).deleteFrom("posts").executeTakeFirst()).numDeletedRows, 2n);
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+  assert.equal((await db.selectFrom("posts").select("id").execute()).length, 1);
+});
+
+suite.test("leak suite: moving a row to tenant 2 is refused before anything is written", async ({ db }) => {
+  const before = JSON.stringify(plainRows(await db.selectFrom("posts").selectAll().orderBy("id").execute()));
+  for (
+    const attempt of [
+      () => executor(db).updateTable("posts").set({ tenant_id: 2 }).where("id", "=", 1).execute(),
+      () => executor(db).updateTable("posts").set({ tenant_id: 2 }).execute(),
+      () => executor(db).updateTable("posts").set({ tenant_id: sql<number>`tenant_id + 1` }).execute(),
+      () => executor(db).transaction().execute((trx) => trx.updateTable("posts").set({ tenant_id: 2 }).execute()),
+    ]
+  ) {
+    const error = await asT1(() => rejection(attempt()));
+    assert.ok(isRLSPolicyViolation(error), String(error));
+    assertNoLeak(error, "error");
+  }
+  const posts = createORM(executor(db)).createRepository({ tableName: "posts", primaryKey: "id" });
+  assert.ok(isRLSPolicyViolation(await asT1(() => rejection(posts.update(1, { tenant_id: 2 })))));
+  assert.equal(JSON.stringify(plainRows(await db.selectFrom("posts").selectAll().orderBy("id").execute())), before);
+});
+
+suite.test("leak suite: a forged tenant on insert is refused, single and bulk", async ({ db }) => {
+  await asT1(async () => {
+    const single = await rejection(
+      executor(db).insertInto("posts").values({ tenant_id: 2, user_id: 1, title: "f", body: "f" }).execute(),
+    );
+    assert.ok(isRLSPolicyViolation(single), String(single));
+    const bulk = await rejection(
+      executor(db).insertInto("posts").values([
+        { tenant_id: 1, user_id: 1, title: "ok", body: "ok" },
+        { tenant_id: 2, user_id: 1, title: "f", body: "f" },
+      ]).execute(),
+    );
+    assert.ok(isRLSPolicyViolation(bulk), String(bulk));
+    const posts = createORM(executor(db)).createRepository({ tableName: "posts", primaryKey: "id" });
+    assert.ok(isRLSPolicyViolation(await rejection(posts.create({ tenant_id: 2, user_id: 1, title: "f", body: "f" }))));
+  });
+  assert.equal((await db.selectFrom("posts").select("id").execute()).length, 3);
+});
+
+suite.test("leak suite: an insert without the tenant gets the caller's", async ({ db }) => {
+  await asT1(() => executor(db).insertInto("posts").values({ user_id: 1, title: "n", body: "n" }).execute());
+  const row = await db.selectFrom("posts").select("tenant_id").where("title", "=", "n").executeTakeFirstOrThrow();
+  assert.equal(Number(row.tenant_id), 1);
+});
+
+suite.test("leak suite: insert ... select copies tenant 1's rows only, under tenant 1", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  await asT1(async () => {
+    await executor(db).insertInto("posts").columns(["user_id", "title", "body"])
+      .expression((eb) => eb.selectFrom("posts").select(["user_id", "title", "body"])).execute();
+    const forged = await rejection(
+      executor(db).insertInto("posts").columns(["tenant_id", "user_id", "title", "body"])
+        .expression((eb) => eb.selectFrom("posts").select([sql.lit(2).as("t"), "user_id", "title", "body"]))
+        .execute(),
+    );
+    assert.ok(isRLSPolicyViolation(forged), String(forged));
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+  const counts = await db.selectFrom("posts").select(["tenant_id", (eb) => eb.fn.countAll().as("n")])
+    .groupBy("tenant_id").orderBy("tenant_id").execute();
+  assert.deepEqual(normal(plainRows(counts)), [{ tenant_id: 1, n: 4 }, { tenant_id: 2, n: 1 }]);
+});
+
+suite.test("leak suite: an upsert colliding with tenant 2's key leaves it unchanged", async ({ db, database }) => {
+  const before = await tenant2Snapshot(db);
+  await asT1(async () => {
+    const insert = executor(db).insertInto("posts").values({ id: 3, user_id: 1, title: "pwn", body: "pwn" });
+    const upsert = database === "mariadb"
+      ? insert.onDuplicateKeyUpdate({ title: "pwn", body: "pwn" })
+      : insert.onConflict((oc) => oc.column("id").doUpdateSet({ title: "pwn", body: "pwn" }));
+    const error = await upsert.execute().then(() => undefined, (e: unknown) => e);
+    if (error !== undefined) assertNoLeak(error, "error");
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+});
+
+suite.test("leak suite: update ... from and delete ... using filter every table", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  await asT1(async () => {
+    const updated = await executor(db).updateTable("posts").from("users").set((eb) => ({ title: eb.ref("users.name") }))
+      .whereRef("users.id", "=", "posts.user_id").executeTakeFirst();
+    assert.equal(updated.numUpdatedRows, 1n);
+    const deleted = await executor(db).deleteFrom("posts").using("users").whereRef("users.id", "=", "posts.user_id")
+      .where("users.name", "=", MARK).executeTakeFirst();
+    assert.equal(deleted.numDeletedRows, 0n);
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+  const titles = await db.selectFrom("posts").select("title").where("tenant_id", "=", 1).orderBy("id").execute();
+  assert.deepEqual(plainRows(titles), [{ title: "ada" }, { title: "a2" }]);
+}, { databases: ["postgres"] });
+
+suite.test("leak suite: MERGE into a covered table is refused; a covered source is filtered", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  await asT1(async () => {
+    const error = await rejection(
+      executor(db).mergeInto("posts as p").using("users as u", "u.id", "p.user_id").whenMatched()
+        .thenUpdateSet({ tenant_id: 2 }).execute(),
+    );
+    assert.ok(isRLSPolicyViolation(error), String(error));
+    const merged = await executor(db).mergeInto("tags as t").using("posts as p", "p.id", "t.post_id").whenMatched()
+      .thenUpdateSet((eb) => ({ label: eb.ref("p.body") })).executeTakeFirst();
+    assert.equal(merged.numChangedRows, 1n);
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+  const labels = await db.selectFrom("tags").select("label").orderBy("id").execute();
+  assert.deepEqual(plainRows(labels), [{ label: "one" }, { label: "y" }]);
+}, { databases: ["postgres"] });
+
+suite.test("leak suite: REPLACE is refused", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  const error = await asT1(() =>
+    rejection(executor(db).replaceInto("posts").values({ id: 3, user_id: 1, title: "r", body: "r" }).execute())
+  );
+  assert.ok(isRLSPolicyViolation(error), String(error));
+  assert.equal(await tenant2Snapshot(db), before);
+}, { databases: ["sqlite", "mariadb"] });
+
+suite.test("leak suite: raw SQL is refused in a tenant context, allowed when opted in", async ({ db }) => {
+  await asT1(async () => {
+    for (
+      const attempt of [
+        () => sql`select * from posts`.execute(executor(db)),
+        () => executor(db).executeQuery(db.selectFrom("posts").selectAll().compile()),
+        () => executor(db).selectFrom(sql`posts`.as("p")).selectAll().execute(),
+        () => executor(db).transaction().execute((trx) => sql`select * from posts`.execute(trx)),
+      ]
+    ) {
+      const error = await rejection(attempt());
+      assert.ok(isRawSqlRefusedError(error), String(error));
+    }
+    // The explicit opt-ins.
+    assert.equal((await sql`select * from posts`.execute(executor(db, { allowRawSql: true }))).rows.length, 3);
+    assert.equal((await allowRawSql(() => sql`select * from posts`.execute(executor(db)))).rows.length, 3);
+  });
+  // Outside any context, raw SQL is refused too.
+  assert.ok(isRawSqlRefusedError(await rejection(sql`select 1`.execute(executor(db)))));
+});
+
+suite.test("leak suite: no context fails closed with RLSContextError", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  for (
+    const attempt of [
+      () => executor(db).selectFrom("posts").selectAll().execute(),
+      () => executor(db).selectFrom("tags").innerJoin("posts", "posts.id", "tags.post_id").selectAll().execute(),
+      () => executor(db).updateTable("posts").set({ title: "x" }).execute(),
+      () => executor(db).deleteFrom("posts").execute(),
+      () => executor(db).insertInto("posts").values({ tenant_id: 2, user_id: 1, title: "x", body: "x" }).execute(),
+    ]
+  ) {
+    assert.ok(isRLSContextError(await rejection(attempt())));
+  }
+  // An uncovered table needs no context.
+  assert.equal((await executor(db).selectFrom("tags").selectAll().execute()).length, 2);
+  assert.equal(await tenant2Snapshot(db), before);
+});
+
+suite.test("leak suite: requireContext false fails closed quietly", async ({ db }) => {
+  const quiet = createExecutorSync(db, [rlsPlugin({ schema: tenantSchema, requireContext: false })]);
+  assert.deepEqual(await quiet.selectFrom("posts").selectAll().execute(), []);
+  assert.equal((await quiet.deleteFrom("posts").executeTakeFirst()).numDeletedRows, 0n);
+  assert.ok(isRLSPolicyViolation(await rejection(quiet.updateTable("posts").set({ title: "x" }).execute())));
+  assert.ok(
+    isRLSPolicyViolation(
+      await rejection(quiet.insertInto("posts").values({ user_id: 1, title: "x", body: "x" }).execute()),
+    ),
+  );
+});
+
+suite.test("leak suite: a context without a tenant sees and writes nothing", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  await rlsContext.runAsync({ auth: { userId: 9, roles: ["user"] } }, async () => {
+    assert.deepEqual(await executor(db).selectFrom("posts").selectAll().execute(), []);
+    assert.ok(isRLSPolicyViolation(await rejection(executor(db).updateTable("posts").set({ title: "x" }).execute())));
+    assert.equal((await executor(db).deleteFrom("posts").executeTakeFirst()).numDeletedRows, 0n);
+    assert.ok(
+      isRLSPolicyViolation(
+        await rejection(executor(db).insertInto("posts").values({ user_id: 1, title: "x", body: "x" }).execute()),
+      ),
+    );
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+  assert.equal((await db.selectFrom("posts").select("id").execute()).length, 3);
+});
+
+suite.test("leak suite: positive control: the system context and bypass roles see tenant 2", async ({ db }) => {
+  const all = await rlsContext.asSystemAsync(() =>
+    executor(db).selectFrom("posts").select("body").orderBy("id").execute()
+  );
+  assert.deepEqual(plainRows(all).map((r) => r.body), ["one", "two", MARK]);
+  const admin = await rlsContext.runAsync(
+    { auth: { userId: 7, tenantId: 1, roles: ["admin"] } },
+    () => executor(db, { bypassRoles: ["admin"] }).selectFrom("users").select("name").orderBy("id").execute(),
+  );
+  assert.deepEqual(plainRows(admin).map((r) => r.name), ["ada", "bo", MARK]);
+  // A role that is not listed bypasses nothing.
+  const user = await rlsContext.runAsync(
+    { auth: { userId: 7, tenantId: 1, roles: ["admin"] } },
+    () => executor(db).selectFrom("users").select("name").orderBy("id").execute(),
+  );
+  assert.deepEqual(plainRows(user).map((r) => r.name), ["ada", "bo"]);
+});
+
+suite.test("leak suite: repository paths as tenant 1", async ({ db }) => {
+  const before = await tenant2Snapshot(db);
+  const posts = createORM(executor(db)).createRepository({ tableName: "posts", primaryKey: "id" });
+  await asT1(async () => {
+    assert.equal(await posts.findById(3), undefined);
+    assert.deepEqual((await posts.findAll({ orderBy: "id" })).map((p) => p.id), [1, 2]);
+    assert.equal(await posts.count(), 2);
+    const error = await rejection(posts.update(3, { title: "pwn" }));
+    assertNoLeak(error, "error");
+    await rejection(posts.delete(3)).catch(() => undefined);
+    await posts.transaction(async (trx) => {
+      assert.equal(await trx.count(), 2);
+      assert.equal(await trx.findById(3), undefined);
+    });
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+});
+
+suite.test("leak suite: concurrent tenants never see each other", async ({ db }) => {
+  const ex = executor(db);
+  const runs = Array.from({ length: 40 }, (_, i) => {
+    const ctx = i % 2 === 0 ? T1 : T2;
+    return rlsContext.runAsync(ctx, async () => {
+      await new Promise((r) => setTimeout(r, i % 3));
+      const read = i % 4 < 2
+        ? () => ex.selectFrom("posts").select("tenant_id").execute()
+        : () => ex.transaction().execute((trx) => trx.selectFrom("posts").select("tenant_id").execute());
+      const rows = await read();
+      return rows.every((r) => Number(r.tenant_id) === ctx.auth.tenantId) && rows.length > 0;
+    });
+  });
+  assert.deepEqual(new Set(await Promise.all(runs)), new Set([true]));
+});
+
+suite.test("leak suite: raw db is the visible way out (getRawDb)", async ({ db }) => {
+  const rows = await getRawDb(executor(db)).selectFrom("posts").selectAll().execute();
+  assert.equal(rows.length, 3);
+});

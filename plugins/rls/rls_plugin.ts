@@ -1,0 +1,430 @@
+import type { Expression, Kysely, SqlBool } from "kysely";
+import {
+  type AnyExpressionBuilder,
+  type KyseraPlugin,
+  type PluginContext,
+  type RawSqlInfo,
+  type TableReference,
+  type WriteChange,
+  WriteExpression,
+  type WriteInfo,
+} from "../../executor/mod.ts";
+import { RLS_CONTEXT } from "./_context.ts";
+import type { RLSContext } from "./context.ts";
+import { RLSContextError, type RLSOperation, RLSPolicyViolation } from "./errors.ts";
+import type { FilterMap, Policy, PolicyEvaluationContext, RLSSchema, TablePolicies } from "./schema.ts";
+
+/** Options of {@linkcode rlsPlugin}. */
+export interface RLSPluginOptions<DB = Record<string, unknown>> {
+  /** The policies, from `defineRLSSchema`. */
+  readonly schema: RLSSchema<DB>;
+  /** Tables left out of RLS even if the schema names them. @default {[]} */
+  readonly excludeTables?: readonly string[];
+  /** Roles that lift every policy (explicitly, like a system context). @default {[]} */
+  readonly bypassRoles?: readonly string[];
+  /**
+   * Whether a query on a covered table outside any RLS context throws
+   * `RLSContextError`. With `false` it fails closed quietly instead: reads
+   * see no rows, DELETE deletes none, INSERT and UPDATE throw
+   * `RLSPolicyViolation`.
+   * @default {true}
+   */
+  readonly requireContext?: boolean;
+  /**
+   * Whether raw SQL (which no policy can rewrite) may run outside a system
+   * context. `allowRawSql(fn)` from the executor opts in one call.
+   * @default {false}
+   */
+  readonly allowRawSql?: boolean;
+}
+
+/** The methods {@linkcode rlsPlugin} adds to every repository. */
+export interface RLSRepositoryMethods {
+  /** Runs `fn` with every RLS policy lifted (a system context keeping the identity). */
+  withoutRLS<R>(fn: () => Promise<R>): Promise<R>;
+  /**
+   * Whether the current context may do `operation` on `row` of the
+   * repository's table, by the table's policies evaluated in memory
+   * (allow/deny, column-map filters, `validate` with `row` as the data).
+   * A row checked against an expression filter is looked up through the
+   * executor by its primary key. `false` outside any context.
+   */
+  canAccess(operation: RLSOperation, row: Readonly<Record<string, unknown>>): Promise<boolean>;
+}
+
+/** The plugin {@linkcode rlsPlugin} returns. */
+export interface RLSPlugin extends KyseraPlugin<RLSContext> {
+  /** `"rls"`. */
+  readonly name: string;
+  /** The RLS context (shared with `rlsContext`). */
+  readonly context: PluginContext<RLSContext>;
+  /** Whether the plugin covers `table`. */
+  covers(table: string): boolean;
+  /** Whether `context` lifts every policy (system or a bypass role). */
+  bypasses(context: RLSContext): boolean;
+  /** The filters of one table reference. */
+  scopeRows(ref: TableReference<RLSContext>, eb: AnyExpressionBuilder): Expression<SqlBool> | undefined;
+  /** The write checks. */
+  onWrite(write: WriteInfo<RLSContext>): WriteChange | undefined;
+  /** Raw SQL only in a system/bypass context, unless `allowRawSql`. */
+  rawSql(info: RawSqlInfo<RLSContext>): boolean;
+  /** Adds {@linkcode RLSRepositoryMethods}. */
+  extendRepository(repository: object): RLSRepositoryMethods;
+}
+
+const PRIMITIVES: ReadonlySet<string> = new Set(["number", "string", "bigint"]);
+
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof WriteExpression || b instanceof WriteExpression) return false;
+  if (PRIMITIVES.has(typeof a) && PRIMITIVES.has(typeof b)) return String(a) === String(b);
+  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
+  return false;
+}
+
+/** Whether a written value satisfies a column map's entry. */
+function matches(value: unknown, expected: unknown): boolean {
+  if (value instanceof WriteExpression || expected === undefined) return false;
+  if (expected === null) return value === null;
+  if (Array.isArray(expected)) return expected.some((e) => e !== undefined && same(value, e));
+  return same(value, expected);
+}
+
+function never(eb: AnyExpressionBuilder): Expression<SqlBool> {
+  return eb(eb.lit<number>(1), "=", eb.lit<number>(0));
+}
+
+function applies(policy: Policy, op: RLSOperation): boolean {
+  return (policy.operations as readonly string[]).some((o) => o === op || o === "all");
+}
+
+/** Row-level access control for a table, as decided by its policies. */
+function permitted(policies: TablePolicies, op: RLSOperation, ctx: PolicyEvaluationContext): boolean {
+  let allows = 0;
+  let allowed = false;
+  for (const policy of policies.policies) {
+    if (!applies(policy, op)) continue;
+    if (policy.type === "deny" && policy.condition(ctx)) return false;
+    if (policy.type === "allow") {
+      allows++;
+      if (!allowed && policy.condition(ctx)) allowed = true;
+    }
+  }
+  return allows === 0 && policies.defaultDeny !== true ? true : allowed;
+}
+
+function evaluation(
+  context: RLSContext,
+  table: string,
+  operation: RLSOperation,
+  extra: { data?: Readonly<Record<string, unknown>>; row?: Readonly<Record<string, unknown>> } = {},
+): PolicyEvaluationContext {
+  return { auth: context.auth, meta: context.meta, table, operation, ...extra };
+}
+
+/** The merged column maps of a table's filters (for `op`: every filter when reading). */
+function columnMaps(policies: TablePolicies, ctx: PolicyEvaluationContext, writes: boolean): FilterMap[] {
+  const maps: FilterMap[] = [];
+  for (const policy of policies.policies) {
+    if (policy.type !== "filter" || policy.map === undefined) continue;
+    if (writes && !policy.operations.includes("all")) continue;
+    maps.push(policy.map(ctx));
+  }
+  return maps;
+}
+
+/**
+ * Creates the row-level security plugin. For every table the schema names
+ * (and `excludeTables` does not), in every query through the executor, its
+ * transactions, controlled transactions, connections and `withoutPlugins()`:
+ *
+ * - every reference (any alias, joins, subqueries, CTEs, set operations,
+ *   UPDATE/DELETE targets, the update path of upserts, MERGE) gets the
+ *   table's filters ANDed on, in the same statement;
+ * - INSERT and UPDATE values must match the `'all'` filters' column maps
+ *   (a forged tenant, or a row moved into another tenant, throws
+ *   `RLSPolicyViolation` before anything is sent; a mapped column an INSERT
+ *   leaves out is filled from the context) and pass `validate` policies;
+ *   `REPLACE` (which deletes the conflicting row first) and `MERGE` into a
+ *   covered table (whose values no hook sees) are refused; a covered table
+ *   as a MERGE's source is filtered;
+ * - `allow`/`deny` decide whether an operation is permitted: a refused
+ *   write throws `RLSPolicyViolation`, a refused read sees no rows;
+ * - fail closed: no context throws `RLSContextError` (see
+ *   `requireContext`); a filter value `undefined` matches no row (reads see
+ *   none, DELETE deletes none) and INSERT/UPDATE throw `RLSPolicyViolation`;
+ * - raw SQL is refused outside a system/bypass context unless `allowRawSql`.
+ *
+ * `rlsContext.asSystemAsync(fn)`, `withoutRLS(fn)` and `bypassRoles` lift
+ * every policy, and nothing else does.
+ *
+ * @typeParam DB The database type.
+ * @param options The schema and behaviour.
+ * @returns The plugin, for `createExecutor` / `createORM`.
+ * @throws {TypeError} When `schema` is missing.
+ *
+ * @example Tenant isolation on every reference
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { type Generated, Kysely, SqliteDialect } from "kysely";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync } from "@kysera/kysera/executor";
+ * import { defineRLSSchema, filter, rlsContext, rlsPlugin } from "@kysera/kysera/rls";
+ *
+ * interface DB { posts: { id: number; tenant_id: Generated<number>; title: string } }
+ * const handle = new DatabaseSync(":memory:");
+ * handle.exec("create table posts (id integer primary key, tenant_id integer not null, title text)");
+ * handle.exec("insert into posts values (1, 1, 'mine'), (2, 2, 'theirs')");
+ * const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: wrapSyncSqlite(handle) }) });
+ * const schema = defineRLSSchema<DB>({
+ *   posts: { policies: [filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }))] },
+ * });
+ * const executor = createExecutorSync(db, [rlsPlugin({ schema })]);
+ *
+ * await rlsContext.runAsync({ auth: { userId: 1, tenantId: 1, roles: [] } }, async () => {
+ *   const query = executor.selectFrom("posts as p").select("p.title");
+ *   console.log(query.compile().sql); // select "p"."title" from "posts" as "p" where "p"."tenant_id" = ?
+ *   console.log(await query.execute()); // [{ title: "mine" }]
+ *   await executor.insertInto("posts").values({ id: 3, title: "new" }).execute(); // tenant_id filled: 1
+ * });
+ * await db.destroy();
+ * ```
+ */
+export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
+  if (typeof options?.schema !== "object" || options.schema === null) {
+    throw new TypeError("Cannot create the RLS plugin: 'schema' is required");
+  }
+  const schema = options.schema as Readonly<Record<string, TablePolicies | undefined>>;
+  const excluded = new Set(options.excludeTables ?? []);
+  const bypassRoles = new Set(options.bypassRoles ?? []);
+  const requireContext = options.requireContext ?? true;
+  const rawAllowed = options.allowRawSql ?? false;
+
+  // Per table, computed once: which operations allow/deny/defaultDeny gate.
+  const gated = new Map<string, ReadonlySet<RLSOperation>>();
+  for (const [table, policies] of Object.entries(schema)) {
+    if (policies === undefined) continue;
+    const ops = new Set<RLSOperation>();
+    for (const op of ["read", "create", "update", "delete"] as const) {
+      if (policies.defaultDeny === true) ops.add(op);
+      for (const p of policies.policies) if ((p.type === "allow" || p.type === "deny") && applies(p, op)) ops.add(op);
+    }
+    gated.set(table, ops);
+  }
+  const policiesOf = (table: string): TablePolicies | undefined =>
+    excluded.has(table) || !Object.hasOwn(schema, table) ? undefined : schema[table];
+  const allowed = (policies: TablePolicies, table: string, op: RLSOperation, context: RLSContext): boolean =>
+    gated.get(table)?.has(op) !== true || permitted(policies, op, evaluation(context, table, op));
+  const covers = (table: string): boolean => policiesOf(table) !== undefined;
+  const bypasses = (context: RLSContext): boolean =>
+    context.auth.isSystem === true || context.auth.roles.some((r) => bypassRoles.has(r));
+
+  const refuseUnless = (ok: boolean, op: RLSOperation, table: string): void => {
+    if (!ok) throw new RLSPolicyViolation(op, table, "no policy permits it in the current context");
+  };
+
+  /** Checks one row of written values against the maps; returns the columns to fill. */
+  const checkRow = (
+    op: RLSOperation,
+    table: string,
+    row: Readonly<Record<string, unknown>>,
+    maps: readonly FilterMap[],
+    fill: boolean,
+  ): Record<string, unknown> | undefined => {
+    let filled: Record<string, unknown> | undefined;
+    for (const map of maps) {
+      for (const [column, expected] of Object.entries(map)) {
+        if (expected === undefined) {
+          throw new RLSPolicyViolation(op, table, `the RLS context has no value for '${column}'`);
+        }
+        if (Object.hasOwn(row, column)) {
+          if (!matches(row[column], expected)) {
+            throw new RLSPolicyViolation(op, table, `'${column}' is outside what the policy permits`);
+          }
+        } else if (fill) {
+          if (Array.isArray(expected) && expected.length !== 1) {
+            throw new RLSPolicyViolation(op, table, `'${column}' must be given: the policy permits several values`);
+          }
+          (filled ??= {})[column] = Array.isArray(expected) ? expected[0] : expected;
+        }
+      }
+    }
+    return filled;
+  };
+
+  const validateRow = (
+    policies: TablePolicies,
+    op: RLSOperation,
+    context: RLSContext,
+    table: string,
+    data: Readonly<Record<string, unknown>>,
+  ): boolean => {
+    const ctx = evaluation(context, table, op, { data });
+    return policies.policies.every((p) => p.type !== "validate" || !applies(p, op) || p.check(ctx));
+  };
+
+  const plugin = {
+    name: "rls",
+    context: RLS_CONTEXT,
+    covers,
+    bypasses,
+    rawSql(info: RawSqlInfo<RLSContext>): boolean {
+      return rawAllowed || (info.context !== undefined && bypasses(info.context));
+    },
+    scopeRows(ref: TableReference<RLSContext>, eb: AnyExpressionBuilder): Expression<SqlBool> | undefined {
+      const policies = policiesOf(ref.table);
+      if (policies === undefined) return undefined;
+      const context = ref.context;
+      if (context === undefined) {
+        if (requireContext) throw new RLSContextError(ref.table);
+        return never(eb);
+      }
+      if (bypasses(context)) return undefined;
+      if (ref.statement === "merge" && ref.position === "target") {
+        // A MERGE's SET and INSERT values never reach onWrite: nothing could
+        // stop it from moving a row into another tenant.
+        throw new RLSPolicyViolation(
+          "update",
+          ref.table,
+          "MERGE into a table under RLS cannot be checked; use INSERT and UPDATE",
+        );
+      }
+      const targetOps: RLSOperation[] = ref.position === "conflict-update"
+        ? ["update"]
+        : ref.position !== "target"
+        ? []
+        : ref.statement === "update"
+        ? ["update"]
+        : ref.statement === "delete"
+        ? ["delete"]
+        : [];
+      for (const op of targetOps) refuseUnless(allowed(policies, ref.table, op, context), op, ref.table);
+      if (targetOps.length === 0 && !allowed(policies, ref.table, "read", context)) return never(eb);
+      const ctx = evaluation(context, ref.table, "read");
+      const predicates: Expression<SqlBool>[] = [];
+      for (const policy of policies.policies) {
+        if (policy.type !== "filter") continue;
+        if (policy.expression !== undefined) {
+          predicates.push(policy.expression(eb, { ...ctx, column: (name) => ref.column(name) }));
+          continue;
+        }
+        for (const [column, value] of Object.entries(policy.map!(ctx))) {
+          if (value === undefined || (Array.isArray(value) && value.length === 0)) return never(eb);
+          if (Array.isArray(value) && value.some((v) => v === undefined)) return never(eb);
+          predicates.push(
+            value === null
+              ? eb(ref.column(column), "is", null)
+              : Array.isArray(value)
+              ? eb(ref.column(column), "in", value)
+              : eb(ref.column(column), "=", value),
+          );
+        }
+      }
+      if (predicates.length === 0) return undefined;
+      return predicates.length === 1 ? predicates[0] : eb.and(predicates);
+    },
+    onWrite(write: WriteInfo<RLSContext>): WriteChange | undefined {
+      const policies = policiesOf(write.table);
+      if (policies === undefined) return undefined;
+      const op: RLSOperation = write.operation === "update" || write.kind === "upsert-set" ? "update" : "create";
+      const context = write.context;
+      if (context === undefined) {
+        if (requireContext) throw new RLSContextError(write.table);
+        throw new RLSPolicyViolation(op, write.table, "there is no RLS context");
+      }
+      if (bypasses(context)) return undefined;
+      if (write.operation === "replace") {
+        throw new RLSPolicyViolation(
+          "create",
+          write.table,
+          "REPLACE deletes rows the policy cannot see; use an upsert",
+        );
+      }
+      refuseUnless(allowed(policies, write.table, op, context), op, write.table);
+      const maps = columnMaps(policies, evaluation(context, write.table, op), true);
+      const refuse = () => {
+        throw new RLSPolicyViolation(op, write.table, "a validate policy refused the values");
+      };
+      if (write.kind === "select") {
+        const set: Record<string, unknown> = {};
+        for (const map of maps) {
+          for (const [column, expected] of Object.entries(map)) {
+            if (write.columns.includes(column)) {
+              throw new RLSPolicyViolation(
+                op,
+                write.table,
+                `'${column}' cannot be checked in INSERT ... SELECT; leave it out to have it filled`,
+              );
+            }
+            if (expected === undefined || (Array.isArray(expected) && expected.length !== 1)) {
+              throw new RLSPolicyViolation(op, write.table, `the RLS context has no single value for '${column}'`);
+            }
+            set[column] = Array.isArray(expected) ? expected[0] : expected;
+          }
+        }
+        if (policies.policies.some((p) => p.type === "validate" && applies(p, op))) {
+          throw new RLSPolicyViolation(op, write.table, "INSERT ... SELECT values cannot be validated");
+        }
+        return Object.keys(set).length === 0 ? undefined : { set };
+      }
+      if (write.kind === "values") {
+        const fills = write.rows.map((row) => {
+          const filled = checkRow(op, write.table, row, maps, true);
+          if (!validateRow(policies, op, context, write.table, { ...row, ...filled })) refuse();
+          return filled;
+        });
+        return fills.some((f) => f !== undefined) ? { rows: fills } : undefined;
+      }
+      for (const row of write.rows) {
+        checkRow(op, write.table, row, maps, false);
+        if (!validateRow(policies, op, context, write.table, row)) refuse();
+      }
+      return undefined;
+    },
+    extendRepository(repository: object): RLSRepositoryMethods {
+      const repo = repository as { tableName?: unknown; primaryKey?: unknown; executor?: unknown };
+      const table = typeof repo.tableName === "string" ? repo.tableName : undefined;
+      // deno-lint-ignore no-explicit-any
+      const db = repo.executor as Kysely<any> | undefined;
+      return {
+        withoutRLS<R>(fn: () => Promise<R>): Promise<R> {
+          const current = RLS_CONTEXT.get();
+          return RLS_CONTEXT.run(
+            { ...current, auth: { ...(current?.auth ?? { userId: "system", roles: [] }), isSystem: true } },
+            fn,
+          );
+        },
+        async canAccess(operation: RLSOperation, row: Readonly<Record<string, unknown>>): Promise<boolean> {
+          const context = RLS_CONTEXT.get();
+          if (table === undefined || context === undefined) return false;
+          const policies = policiesOf(table);
+          if (policies === undefined || bypasses(context)) return true;
+          const ctx = evaluation(context, table, operation, { row, data: row });
+          if (!permitted(policies, operation, ctx)) return false;
+          if (operation === "read" || operation === "update" || operation === "delete") {
+            for (const map of columnMaps(policies, evaluation(context, table, "read"), false)) {
+              for (const [column, expected] of Object.entries(map)) {
+                if (!matches(row[column], expected)) return false;
+              }
+            }
+          }
+          if (operation === "create" || operation === "update") {
+            try {
+              checkRow(operation, table, row, columnMaps(policies, ctx, true), false);
+            } catch {
+              return false;
+            }
+            if (!validateRow(policies, operation, context, table, row)) return false;
+          }
+          const expressions = policies.policies.some((p) => p.type === "filter" && p.expression !== undefined);
+          if (!expressions || operation === "create") return true;
+          const pk = typeof repo.primaryKey === "string" ? repo.primaryKey : "id";
+          if (db === undefined || row[pk] === undefined) return false;
+          const found = await db.selectFrom(table).select(pk).where(pk, "=", row[pk]).executeTakeFirst();
+          return found !== undefined;
+        },
+      };
+    },
+  } satisfies RLSPlugin;
+  return Object.freeze(plugin);
+}

@@ -1,0 +1,272 @@
+import type { Expression, SqlBool } from "kysely";
+import type { AnyExpressionBuilder } from "../../executor/mod.ts";
+import type { RLSAuth } from "./context.ts";
+import type { RLSOperation } from "./errors.ts";
+
+/** An operation a policy applies to; `"all"` is every operation. */
+export type PolicyOperation = RLSOperation | "all";
+
+/** What a policy function is told. */
+export interface PolicyEvaluationContext {
+  /** The identity of the current RLS context. */
+  readonly auth: RLSAuth;
+  /** The context's `meta`. */
+  readonly meta: Readonly<Record<string, unknown>> | undefined;
+  /** The table the policy belongs to. */
+  readonly table: string;
+  /** The operation being checked. */
+  readonly operation: RLSOperation;
+  /**
+   * The values written (`validate`, and `canAccess` for create/update): one
+   * row of an INSERT, or an UPDATE's SET. Values that are SQL expressions
+   * appear as `WriteExpression` objects.
+   */
+  readonly data?: Readonly<Record<string, unknown>> | undefined;
+  /** The existing row (`canAccess` only). */
+  readonly row?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** What an expression filter is told: the context, plus this reference's columns. */
+export interface FilterExpressionContext extends PolicyEvaluationContext {
+  /**
+   * A column of the filtered table reference, qualified by its alias. Use it
+   * rather than a bare column name, which a join could make ambiguous.
+   */
+  column(name: string): Expression<unknown>;
+}
+
+/** A context-only condition of `allow`/`deny`. */
+export type PolicyCondition = (ctx: PolicyEvaluationContext) => boolean;
+
+/**
+ * A filter's column map: a value means `=`, an array `IN`, `null` `IS NULL`,
+ * `undefined` matches no row (fail closed).
+ */
+export type FilterMap = Readonly<Record<string, unknown>>;
+
+/** The column-map form of a filter. */
+export type FilterMapFunction = (ctx: PolicyEvaluationContext) => FilterMap;
+
+/** The expression form of a filter (a function of two parameters). */
+export type FilterExpressionFunction = (
+  eb: AnyExpressionBuilder,
+  ctx: FilterExpressionContext,
+) => Expression<SqlBool>;
+
+/** One policy, as the builders make it. */
+export type Policy =
+  | {
+    readonly type: "allow" | "deny";
+    readonly operations: readonly PolicyOperation[];
+    readonly condition: PolicyCondition;
+  }
+  | {
+    readonly type: "filter";
+    readonly operations: readonly ("read" | "all")[];
+    readonly map?: FilterMapFunction;
+    readonly expression?: FilterExpressionFunction;
+  }
+  | {
+    readonly type: "validate";
+    readonly operations: readonly ("create" | "update" | "all")[];
+    readonly check: PolicyCondition;
+  };
+
+/** A table's policies. */
+export interface TablePolicies {
+  /** The policies. */
+  readonly policies: readonly Policy[];
+  /** Deny every operation that no `allow` permits. @default {false} */
+  readonly defaultDeny?: boolean;
+}
+
+/** A whole schema's policies, table name to policies. */
+export type RLSSchema<DB = Record<string, unknown>> = {
+  readonly [T in keyof DB & string]?: TablePolicies;
+};
+
+const OPS: ReadonlySet<string> = new Set(["read", "create", "update", "delete", "all"]);
+
+function operations<O extends string>(op: O | readonly O[], allowed: readonly string[], builder: string): O[] {
+  const list = (Array.isArray(op) ? [...op] : [op]) as O[];
+  if (list.length === 0) throw new TypeError(`Cannot create a ${builder} policy: no operation given`);
+  for (const o of list) {
+    if (!OPS.has(o) || !allowed.includes(o)) {
+      throw new TypeError(
+        `Cannot create a ${builder} policy: the operation must be one of ${allowed.join(", ")}: current value is ${o}`,
+      );
+    }
+  }
+  return list;
+}
+
+/**
+ * Permits an operation when `condition` (of the context) holds. Once a table
+ * has an `allow` for an operation, or `defaultDeny`, the operation needs a
+ * matching `allow`. A refused write throws `RLSPolicyViolation`; a refused
+ * read sees no rows.
+ *
+ * @param op The operation(s).
+ * @param condition A function of the context.
+ * @returns The policy.
+ * @throws {TypeError} For an unknown operation.
+ *
+ * @example Only editors may update
+ * ```ts
+ * import { allow } from "@kysera/kysera/rls";
+ *
+ * const policy = allow("update", (ctx) => ctx.auth.roles.includes("editor"));
+ * console.log(policy.type, policy.operations); // "allow" ["update"]
+ * ```
+ */
+export function allow(op: PolicyOperation | readonly PolicyOperation[], condition: PolicyCondition): Policy {
+  return Object.freeze({
+    type: "allow",
+    operations: Object.freeze(operations(op, [...OPS], "allow")),
+    condition,
+  });
+}
+
+/**
+ * Refuses an operation when `condition` holds (always, without one). A
+ * `deny` wins over every `allow`.
+ *
+ * @param op The operation(s).
+ * @param condition A function of the context. @default {always}
+ * @returns The policy.
+ * @throws {TypeError} For an unknown operation.
+ *
+ * @example Nobody deletes audit rows
+ * ```ts
+ * import { deny } from "@kysera/kysera/rls";
+ *
+ * console.log(deny("delete").type); // "deny"
+ * ```
+ */
+export function deny(op: PolicyOperation | readonly PolicyOperation[], condition?: PolicyCondition): Policy {
+  return Object.freeze({
+    type: "deny",
+    operations: Object.freeze(operations(op, [...OPS], "deny")),
+    condition: condition ?? (() => true),
+  });
+}
+
+/**
+ * Restricts rows: ANDed onto every reference to the table (FROM, joins,
+ * subqueries, CTEs, set operations, UPDATE/DELETE targets). `'read'` and
+ * `'all'` both filter every reference (an UPDATE or DELETE reads the rows
+ * it changes); `'all'` also checks written values: INSERT and UPDATE values
+ * must match the column map, a column the INSERT leaves out is filled from it.
+ *
+ * Two forms: a column map `ctx => ({ tenant_id: ctx.auth.tenantId })` (a
+ * value is `=`, an array `IN`, `null` `IS NULL`, `undefined` matches no row)
+ * and an expression `(eb, ctx) => eb(ctx.column("owner_id"), "=", ctx.auth.userId)`
+ * for anything a map cannot say. The form is told by the function's
+ * parameter count. Expression filters cannot check written values (use
+ * `validate`) and have no native PostgreSQL equivalent.
+ *
+ * @param op `'read'` or `'all'`.
+ * @param fn The column map or expression function.
+ * @returns The policy.
+ * @throws {TypeError} For another operation.
+ *
+ * @example A tenant filter
+ * ```ts
+ * import { filter } from "@kysera/kysera/rls";
+ *
+ * const tenant = filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }));
+ * console.log(tenant.type, tenant.operations); // "filter" ["all"]
+ * ```
+ */
+export function filter(op: "read" | "all", fn: FilterMapFunction): Policy;
+/**
+ * The expression form of {@linkcode filter}. TypeScript cannot infer the
+ * parameter types of a two-parameter function against the overloads:
+ * annotate them (`AnyExpressionBuilder` from the executor,
+ * `FilterExpressionContext`).
+ *
+ * @param op `'read'` or `'all'`.
+ * @param fn `(eb, ctx) => predicate`.
+ * @returns The policy.
+ *
+ * @example Own rows or public ones
+ * ```ts
+ * import type { AnyExpressionBuilder } from "@kysera/kysera/executor";
+ * import { filter, type FilterExpressionContext } from "@kysera/kysera/rls";
+ *
+ * const own = filter("read", (eb: AnyExpressionBuilder, ctx: FilterExpressionContext) =>
+ *   eb.or([eb(ctx.column("owner_id"), "=", ctx.auth.userId), eb(ctx.column("public"), "=", true)]));
+ * console.log(own.type); // "filter"
+ * ```
+ */
+export function filter(op: "read" | "all", fn: FilterExpressionFunction): Policy;
+export function filter(op: "read" | "all", fn: FilterMapFunction | FilterExpressionFunction): Policy {
+  const ops = Object.freeze(operations(op, ["read", "all"], "filter"));
+  if (typeof fn !== "function") throw new TypeError("Cannot create a filter policy: the filter must be a function");
+  return Object.freeze(
+    fn.length >= 2
+      ? { type: "filter", operations: ops, expression: fn as FilterExpressionFunction }
+      : { type: "filter", operations: ops, map: fn as FilterMapFunction },
+  );
+}
+
+/**
+ * Checks written values: `check(ctx)` sees each inserted row, or an UPDATE's
+ * SET, as `ctx.data`; `false` refuses the write with `RLSPolicyViolation`
+ * before anything is sent.
+ *
+ * @param op `'create'`, `'update'` or `'all'`.
+ * @param check A function of the context and `ctx.data`.
+ * @returns The policy.
+ * @throws {TypeError} For another operation.
+ *
+ * @example Titles must not be empty
+ * ```ts
+ * import { validate } from "@kysera/kysera/rls";
+ *
+ * const titled = validate("all", (ctx) => ctx.data?.["title"] !== "");
+ * console.log(titled.type); // "validate"
+ * ```
+ */
+export function validate(op: "create" | "update" | "all", check: PolicyCondition): Policy {
+  return Object.freeze({
+    type: "validate",
+    operations: Object.freeze(operations(op, ["create", "update", "all"], "validate")),
+    check,
+  });
+}
+
+/**
+ * Declares the policies of a schema's tables, typed by the database's
+ * table names. Tables not named are not under RLS.
+ *
+ * @typeParam DB The database type.
+ * @param schema Table name to `{ policies, defaultDeny? }`.
+ * @returns The frozen schema.
+ * @throws {TypeError} When a table's `policies` is not an array.
+ *
+ * @example A multi-tenant schema
+ * ```ts
+ * import { allow, defineRLSSchema, filter } from "@kysera/kysera/rls";
+ *
+ * interface DB { posts: { id: number; tenant_id: number; title: string } }
+ * const schema = defineRLSSchema<DB>({
+ *   posts: {
+ *     policies: [filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId })), allow("all", () => true)],
+ *     defaultDeny: true,
+ *   },
+ * });
+ * console.log(Object.keys(schema)); // ["posts"]
+ * ```
+ */
+export function defineRLSSchema<DB>(schema: RLSSchema<DB>): RLSSchema<DB> {
+  const out: Record<string, TablePolicies> = {};
+  for (const [table, policies] of Object.entries(schema as Record<string, TablePolicies | undefined>)) {
+    if (policies === undefined) continue;
+    if (!Array.isArray(policies.policies)) {
+      throw new TypeError(`Cannot define the RLS schema: 'policies' of table '${table}' must be an array`);
+    }
+    out[table] = Object.freeze({ ...policies, policies: Object.freeze([...policies.policies]) });
+  }
+  return Object.freeze(out) as RLSSchema<DB>;
+}
