@@ -6,7 +6,8 @@
  *   posts, soft delete, and created_at/updated_at timestamps,
  * - typed repositories with input validation (zod, any Standard Schema),
  * - DAL query functions and a transaction (with a nested savepoint),
- * - driver errors turned into typed errors, and keyset pagination.
+ * - driver errors turned into typed errors, and keyset pagination,
+ * - a multi-tenant part: row-level security and an audit trail.
  *
  * Run it with `npm run example` (or `deno task example`).
  */
@@ -27,6 +28,8 @@ import {
 import { wrapSyncSqlite } from "@kysera/kysera/dialects";
 import { softDeletePlugin, withDeleted } from "@kysera/kysera/soft-delete";
 import { timestampsPlugin } from "@kysera/kysera/timestamps";
+import { defineRLSSchema, filter, isRLSPolicyViolation, rlsContext, rlsPlugin } from "@kysera/kysera/rls";
+import { auditPlugin, auditReader, createAuditTable } from "@kysera/kysera/audit";
 
 interface Blog {
   users: { id: Generated<number>; email: string; name: string };
@@ -148,5 +151,43 @@ do {
   after = page.nextCursor ?? undefined;
 } while (after !== undefined);
 console.log("newest first:", titles.join(" | "));
+
+// Multi-tenant: every query on `notes` sees only the caller's tenant, writes
+// cannot forge or move a tenant, and every change is audited in the same
+// transaction, with the actor taken from the RLS context.
+interface Tenancy {
+  notes: { id: Generated<number>; tenant_id: number; body: string };
+}
+const tenancyDb = db as unknown as Kysely<Tenancy>;
+await tenancyDb.schema.createTable("notes")
+  .addColumn("id", "integer", (c) => c.primaryKey().autoIncrement())
+  .addColumn("tenant_id", "integer", (c) => c.notNull())
+  .addColumn("body", "text", (c) => c.notNull())
+  .execute();
+await createAuditTable(tenancyDb);
+const rls = rlsPlugin({
+  schema: defineRLSSchema<Tenancy>({
+    notes: { policies: [filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }))] },
+  }),
+});
+const audit = auditPlugin({ tables: ["notes"], actor: () => String(rlsContext.getUserId()) });
+const tenantPlugins = [rls, audit];
+const notes = createORM(await createExecutor(tenancyDb, tenantPlugins), tenantPlugins)
+  .createRepository({ tableName: "notes" });
+const as = (userId: string, tenantId: number) => ({ auth: { userId, tenantId, roles: [] } });
+
+await rlsContext.runAsync(as("ada", 1), () => notes.create({ tenant_id: 1, body: "tenant 1's plan" }));
+await rlsContext.runAsync(as("grace", 2), () => notes.create({ tenant_id: 2, body: "tenant 2's secret" }));
+await rlsContext.runAsync(as("ada", 1), async () => {
+  console.log("tenant 1 sees:", (await notes.findAll()).map((n) => n.body).join(", "));
+  try {
+    await notes.create({ tenant_id: 2, body: "forged" });
+  } catch (error) {
+    if (!isRLSPolicyViolation(error)) throw error;
+    console.log(`forged insert refused: ${error.name}`);
+  }
+});
+const trail = await auditReader(tenancyDb).getTableAuditLogs("notes");
+console.log("audit trail:", trail.map((e) => `${e.actor} ${e.operation} ${e.entityId}`).join("; "));
 
 await destroyExecutor(executor);
