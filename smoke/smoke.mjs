@@ -11,6 +11,8 @@ import { withTransaction } from "kysera/dal";
 import { createORM } from "kysera/repository";
 import { softDeletePlugin, withDeleted } from "kysera/soft-delete";
 import { timestampsPlugin } from "kysera/timestamps";
+import { defineRLSSchema, filter, isRLSPolicyViolation, rlsContext, rlsPlugin } from "kysera/rls";
+import { auditPlugin, auditReader, createAuditTable } from "kysera/audit";
 import { wrapSyncSqlite } from "kysera/dialects";
 
 const runtime = typeof globalThis.Bun !== "undefined" ? `bun ${globalThis.Bun.version}` : `node ${process.version}`;
@@ -127,6 +129,53 @@ for (const [name, dialect] of Object.entries(databases)) {
     }
     await stamped.hardDelete(30);
 
+    // Row-level security and audit: tenant 1 sees and writes only its rows, and
+    // every write leaves an audit row in the same transaction.
+    const tenants = `${table}_t`;
+    const audits = `${table}_audit`;
+    await db.schema.dropTable(tenants).ifExists().execute();
+    await db.schema.dropTable(audits).ifExists().execute();
+    await db.schema.createTable(tenants)
+      .addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("tenant_id", "integer", (c) => c.notNull())
+      .addColumn("body", "varchar(50)", (c) => c.notNull())
+      .execute();
+    await createAuditTable(db, { table: audits });
+    await db.insertInto(tenants).values([{ id: 1, tenant_id: 1, body: "mine" }, {
+      id: 2,
+      tenant_id: 2,
+      body: "theirs",
+    }])
+      .execute();
+    const tenantPlugins = [
+      rlsPlugin({
+        schema: defineRLSSchema({
+          [tenants]: { policies: [filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }))] },
+        }),
+      }),
+      auditPlugin({ table: audits, tables: [tenants], actor: () => String(rlsContext.getUserId()) }),
+    ];
+    const tenantDb = await createExecutor(db, tenantPlugins);
+    try {
+      await rlsContext.runAsync({ auth: { userId: "ada", tenantId: 1, roles: [] } }, async () => {
+        const seen = await tenantDb.selectFrom(tenants).select("body").execute();
+        if (seen.map((r) => r.body).join() !== "mine") throw new Error(`${name}: RLS leaked ${JSON.stringify(seen)}`);
+        const forged = await tenantDb.insertInto(tenants).values({ id: 3, tenant_id: 2, body: "forged" }).execute()
+          .then(() => undefined, (e) => e);
+        if (!isRLSPolicyViolation(forged)) throw new Error(`${name}: forged insert not refused: ${forged}`);
+        await tenantDb.updateTable(tenants).set({ body: "changed" }).execute();
+      });
+      const theirs = await db.selectFrom(tenants).select("body").where("id", "=", 2).executeTakeFirst();
+      if (theirs?.body !== "theirs") throw new Error(`${name}: tenant 2 was changed`);
+      const trail = await auditReader(db, { table: audits }).getTableAuditLogs(tenants);
+      if (trail.map((e) => `${e.actor} ${e.operation} ${e.entityId}`).join() !== "ada update 1") {
+        throw new Error(`${name}: audit trail ${JSON.stringify(trail.map((e) => [e.actor, e.operation, e.entityId]))}`);
+      }
+    } finally {
+      await db.schema.dropTable(tenants).ifExists().execute();
+      await db.schema.dropTable(audits).ifExists().execute();
+    }
+
     // A signed keyset walk, one row a page, forward.
     const secret = "smoke-secret-of-at-least-thirty-two-bytes";
     const walked = [];
@@ -145,7 +194,7 @@ for (const [name, dialect] of Object.entries(databases)) {
     if (walked.join(",") !== "y,x") throw new Error(`${name}: the keyset walk returned ${walked.join(",")}`);
 
     console.log(
-      `${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code}) scope ok, savepoint ok, repository ok, plugins ok, walk [${walked}]`,
+      `${runtime} ${name}: ok [${names}] ${typed.name}(${typed.code}) scope ok, savepoint ok, repository ok, plugins ok, rls+audit ok, walk [${walked}]`,
     );
     passed++;
   } finally {
