@@ -21,6 +21,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import {
   type Compilable,
+  type CompiledQuery,
   type ControlledTransaction,
   type CreateTableBuilder,
   Kysely,
@@ -331,4 +332,27 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new assert.AssertionError({ message: "Expected the promise to reject, but it resolved" });
+}
+
+/**
+ * A view of `db` that records the compiled form of every query it sends
+ * (after every transform), for tests and benches that must see the SQL a
+ * function built internally.
+ */
+export function captureSql<DB>(db: Kysely<DB>): { db: Kysely<DB>; last(): CompiledQuery } {
+  let sent: CompiledQuery | undefined;
+  const capturing = db.withPlugin({
+    transformQuery: (args) => {
+      sent = db.getExecutor().compileQuery(args.node, args.queryId);
+      return args.node;
+    },
+    transformResult: (args) => Promise.resolve(args.result),
+  });
+  return {
+    db: capturing,
+    last() {
+      if (sent === undefined) throw new Error("captureSql: no query was sent");
+      return sent;
+    },
+  };
 }

@@ -11,10 +11,11 @@
  * Run: `deno bench -A bench/pagination_bench.ts`
  */
 import { DatabaseSync } from "node:sqlite";
-import { type CompiledQuery, Kysely, PostgresDialect, sql, SqliteDialect } from "kysely";
+import { Kysely, PostgresDialect, sql, SqliteDialect } from "kysely";
 import pg from "pg";
 import { createCursorCodec, type CursorOrderBy, paginateCursor } from "../core/mod.ts";
 import { wrapSyncSqlite } from "../dialects/mod.ts";
+import { captureSql } from "../_test/harness.ts";
 
 interface DB {
   t: { id: number; a: number; b: number };
@@ -137,24 +138,18 @@ async function register(name: string, db: Kysely<DB>, rowValueMixed: boolean) {
       [MIXED, mixedToken, kysely.mixedDeep],
     ] as const
   ) {
-    let sent: CompiledQuery | undefined;
-    const capture = db.withPlugin({
-      transformQuery: (args) => {
-        sent = db.getExecutor().compileQuery(args.node, args.queryId);
-        return args.node;
-      },
-      transformResult: (args) => Promise.resolve(args.result),
-    });
-    await paginateCursor(capture.selectFrom("t").selectAll(), {
+    const capture = captureSql(db);
+    await paginateCursor(capture.db.selectFrom("t").selectAll(), {
       db,
       orderBy,
       limit: LIMIT,
       ...(after ? { after } : {}),
     });
+    const sent = capture.last();
     const expected = build().compile();
-    if (sent?.sql !== expected.sql || JSON.stringify(sent.parameters) !== JSON.stringify(expected.parameters)) {
+    if (sent.sql !== expected.sql || JSON.stringify(sent.parameters) !== JSON.stringify(expected.parameters)) {
       throw new Error(
-        `${name}: paginateCursor sent ${sent?.sql} ${JSON.stringify(sent?.parameters)}, expected ${expected.sql} ${
+        `${name}: paginateCursor sent ${sent.sql} ${JSON.stringify(sent.parameters)}, expected ${expected.sql} ${
           JSON.stringify(expected.parameters)
         }`,
       );

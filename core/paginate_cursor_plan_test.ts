@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type CompiledQuery, type Kysely, sql } from "kysely";
 import { type CursorOrderBy, paginateCursor } from "./mod.ts";
-import { dbSuite, type DbTestContext } from "../_test/harness.ts";
+import { captureSql, dbSuite, type DbTestContext } from "../_test/harness.ts";
 
 interface DB {
   t: { id: number; a: number; b: number };
@@ -47,17 +47,9 @@ const MIXED: CursorOrderBy<DB, "t">[] = [
 /** The SQL paginateCursor sends for the page after the middle row of `orderBy`. */
 async function deepPageSql(db: Kysely<DB>, orderBy: CursorOrderBy<DB, "t">[]): Promise<CompiledQuery> {
   const middle = await paginateCursor(db.selectFrom("t").selectAll(), { db, orderBy, limit: ROWS / 2 });
-  let sent: CompiledQuery | undefined;
-  const capture = db.withPlugin({
-    transformQuery: (args) => {
-      sent = db.getExecutor().compileQuery(args.node, args.queryId);
-      return args.node;
-    },
-    transformResult: (args) => Promise.resolve(args.result),
-  });
-  await paginateCursor(capture.selectFrom("t").selectAll(), { db, orderBy, limit: 20, after: middle.nextCursor! });
-  assert.ok(sent);
-  return sent;
+  const capture = captureSql(db);
+  await paginateCursor(capture.db.selectFrom("t").selectAll(), { db, orderBy, limit: 20, after: middle.nextCursor! });
+  return capture.last();
 }
 
 async function plan(ctx: DbTestContext<DB>, query: CompiledQuery): Promise<string[]> {

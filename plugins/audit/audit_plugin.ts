@@ -322,13 +322,7 @@ async function auditUpdate(
     : node.table!;
   const oldRows = await runNode(
     execution.rawDb,
-    selectOld(target, node.from?.froms ?? [], {
-      ...(node.joins === undefined ? {} : { joins: node.joins }),
-      ...(node.where === undefined ? {} : { where: node.where }),
-      ...(node.with === undefined ? {} : { with: node.with }),
-      ...(node.orderBy === undefined ? {} : { orderBy: node.orderBy }),
-      ...(node.limit === undefined ? {} : { limit: node.limit }),
-    }, dialect),
+    selectOld(target, node.from?.froms ?? [], clausesOf(node), dialect),
   );
   const result = await next();
   if (oldRows.length === 0) return { entries: [], result };
@@ -349,6 +343,17 @@ async function auditUpdate(
   };
 }
 
+/** The clauses of an UPDATE or DELETE that decide which rows it touches. */
+function clausesOf(node: UpdateQueryNode | DeleteQueryNode) {
+  return {
+    ...(node.joins === undefined ? {} : { joins: node.joins }),
+    ...(node.where === undefined ? {} : { where: node.where }),
+    ...(node.with === undefined ? {} : { with: node.with }),
+    ...(node.orderBy === undefined ? {} : { orderBy: node.orderBy }),
+    ...(node.limit === undefined ? {} : { limit: node.limit }),
+  };
+}
+
 async function auditDelete(
   execution: WriteExecution,
   node: DeleteQueryNode,
@@ -358,13 +363,7 @@ async function auditDelete(
   const [target, ...others] = node.from.froms;
   const oldRows = await runNode(
     execution.rawDb,
-    selectOld(target!, [...others, ...(node.using?.tables ?? [])], {
-      ...(node.joins === undefined ? {} : { joins: node.joins }),
-      ...(node.where === undefined ? {} : { where: node.where }),
-      ...(node.with === undefined ? {} : { with: node.with }),
-      ...(node.orderBy === undefined ? {} : { orderBy: node.orderBy }),
-      ...(node.limit === undefined ? {} : { limit: node.limit }),
-    }, dialect),
+    selectOld(target!, [...others, ...(node.using?.tables ?? [])], clausesOf(node), dialect),
   );
   const result = await next();
   return { entries: oldRows.map((old) => ({ operation: "delete", old, new: undefined })), result };
