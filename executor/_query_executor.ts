@@ -28,7 +28,14 @@ import {
   type UpdateQueryNode,
   WheneableMergeQueryBuilder,
 } from "kysely";
-import type { InterceptContext, KyseraPlugin, QueryOperation, WriteExecution } from "./kysera_plugin.ts";
+import type {
+  InterceptContext,
+  KyseraPlugin,
+  QueryExecution,
+  QueryOperation,
+  WriteExecution,
+} from "./kysera_plugin.ts";
+import { track, type TrackedConnection, type TransactionState } from "./_transaction_state.ts";
 import { isRawSqlAllowed } from "./plugin_context.ts";
 import { PluginError, RawSqlRefusedError, wrapPluginError } from "./plugin_error.ts";
 import { operationOf, targetOf } from "./_statement.ts";
@@ -46,6 +53,9 @@ export class Family {
   readonly writers: readonly KyseraPlugin[];
   readonly scopers: readonly KyseraPlugin[];
   readonly around: readonly KyseraPlugin[];
+  readonly aroundQuery: readonly KyseraPlugin[];
+  /** Whether connections are tracked for their transaction state (a hook needs it). */
+  readonly tracking: boolean;
   readonly rawPolicies: readonly KyseraPlugin[];
   /** Whether any hook works on the query tree. */
   readonly treeHooks: boolean;
@@ -79,6 +89,8 @@ export class Family {
     this.writers = plugins.filter((p) => p.onWrite !== undefined);
     this.scopers = plugins.filter((p) => p.scopeRows !== undefined);
     this.around = plugins.filter((p) => p.aroundWrite !== undefined);
+    this.aroundQuery = plugins.filter((p) => p.aroundQuery !== undefined);
+    this.tracking = this.around.length + this.aroundQuery.length > 0;
     this.rawPolicies = plugins.filter((p) => p.rawSql !== undefined && p.rawSql !== "allow");
     this.treeHooks = this.transformers.length + this.interceptors.length + this.writers.length +
         this.scopers.length + this.rawPolicies.length > 0;
@@ -157,6 +169,9 @@ export class KyseraQueryExecutor implements QueryExecutor {
   }
 
   provideConnection<T>(consumer: (connection: DatabaseConnection) => Promise<T>): Promise<T> {
+    // Kysely begins and ends transactions on the connections handed out
+    // here: tracked, so hooks learn whether a transaction is open.
+    if (this.#family.tracking) return this.#inner.provideConnection((connection) => consumer(track(connection)));
     return this.#inner.provideConnection(consumer);
   }
 
@@ -169,8 +184,8 @@ export class KyseraQueryExecutor implements QueryExecutor {
         return Promise.reject(error);
       }
     }
-    if (f.around.length > 0 && WRITES.has(compiledQuery.query.kind)) {
-      return this.#aroundWrite(compiledQuery).then((r) => this.#results(r, compiledQuery.queryId));
+    if (f.aroundQuery.length > 0 || (f.around.length > 0 && WRITES.has(compiledQuery.query.kind))) {
+      return this.#hooked(compiledQuery).then((r) => this.#results(r, compiledQuery.queryId));
     }
     if (f.resultTransformers.length === 0) return this.#inner.executeQuery(compiledQuery);
     return this.#inner.executeQuery(compiledQuery).then((r) => this.#results(r, compiledQuery.queryId));
@@ -179,6 +194,10 @@ export class KyseraQueryExecutor implements QueryExecutor {
   async *stream<R>(compiledQuery: CompiledQuery<R>, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
     const f = this.#family;
     if (f.rawPolicies.length > 0 && !f.compiled.has(compiledQuery)) f.checkRaw("precompiled query");
+    if (f.aroundQuery.length > 0) {
+      yield* this.#hookedStream(compiledQuery, chunkSize);
+      return;
+    }
     for await (const result of this.#inner.stream(compiledQuery, chunkSize)) {
       yield await this.#results(result, compiledQuery.queryId);
     }
@@ -218,56 +237,196 @@ export class KyseraQueryExecutor implements QueryExecutor {
     return result;
   }
 
-  #aroundWrite<R>(compiled: CompiledQuery<R>): Promise<QueryResult<R>> {
-    const f = this.#family;
-    const operation = operationOf(compiled.query) as QueryOperation;
-    const table = targetOf(compiled.query)?.table;
-    return this.#inner.provideConnection(async (connection) => {
-      // The hooks run while this connection is held: their queries must use
-      // it directly (a transaction's provider would wait for us).
-      const direct: ConnectionProvider = { provideConnection: (consumer) => consumer(connection) };
-      const onConnection = this.#inner.withConnectionProvider(direct);
-      // deno-lint-ignore no-explicit-any
-      let db: Kysely<any> | undefined;
-      // deno-lint-ignore no-explicit-any
-      let rawDb: Kysely<any> | undefined;
-      const fromNext = new WeakSet<object>();
-      const run = async (i: number, query: CompiledQuery): Promise<QueryResult<unknown>> => {
-        const plugin = f.around[i];
-        if (plugin === undefined) {
-          try {
-            return await onConnection.executeQuery(query);
-          } catch (error) {
-            if (typeof error === "object" && error !== null) fromNext.add(error);
-            throw error;
-          }
-        }
-        const execution: WriteExecution = {
-          operation,
-          table,
-          query,
-          context: plugin.context?.get(),
-          get db() {
-            return db ??= kyselyWithExecutor(f.raw, new KyseraQueryExecutor(onConnection, f));
-          },
-          get rawDb() {
-            return rawDb ??= kyselyWithExecutor(f.raw, onConnection);
-          },
-        };
-        try {
-          return await plugin.aroundWrite!(execution, (replacement) => run(i + 1, replacement ?? query));
-        } catch (error) {
-          if (typeof error === "object" && error !== null && fromNext.has(error)) throw error;
-          throw wrapPluginError(error, {
-            plugin: plugin.name,
-            hook: "aroundWrite",
-            operation,
-            ...(table === undefined ? {} : { table }),
-          });
-        }
-      };
-      return await run(0, compiled) as QueryResult<R>;
+  /**
+   * Runs a statement through the `aroundQuery` hooks and, for a write, the
+   * `aroundWrite` hooks, all on one connection.
+   */
+  #hooked<R>(compiled: CompiledQuery<R>): Promise<QueryResult<R>> {
+    return this.#inner.provideConnection((connection) =>
+      new HookRun(this.#inner, this.#family, compiled, track(connection)).run() as Promise<QueryResult<R>>
+    );
+  }
+
+  /**
+   * `stream()` with `aroundQuery` hooks: the hooks run first on the
+   * stream's connection, their `next()` resolving once the stream is read.
+   */
+  async *#hookedStream<R>(compiled: CompiledQuery<R>, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
+    const started = deferred<TrackedConnection>();
+    const finished = deferred<void>();
+    const hooks = this.#inner.provideConnection((connection) => {
+      const tracked = track(connection);
+      return new HookRun(this.#inner, this.#family, compiled, tracked, () => {
+        started.resolve(tracked);
+        return finished.promise.then(() => ({ rows: [] }));
+      }).run();
     });
+    // A hook that fails (or returns) without calling next() ends the stream.
+    hooks.then(
+      () => started.reject(new TypeError("An aroundQuery hook returned without calling next() for a stream")),
+      (error) => started.reject(error),
+    );
+    const connection = await started.promise;
+    try {
+      for await (const result of connection.streamQuery<R>(compiled, chunkSize)) {
+        yield await this.#results(result, compiled.queryId);
+      }
+    } finally {
+      finished.resolve();
+      await hooks;
+    }
+  }
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
+// Promise.withResolvers() needs Node 22; the npm package supports Node 20.
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** What an execution tells a hook about its connection. */
+interface ConnectionFields {
+  // deno-lint-ignore no-explicit-any
+  readonly db: Kysely<any>;
+  // deno-lint-ignore no-explicit-any
+  readonly rawDb: Kysely<any>;
+  readonly inTransaction: boolean;
+  readonly transaction: object | undefined;
+}
+
+/** `fields` plus the connection's Kysely instances and transaction state, read when a hook looks. */
+function onConnection<T extends object>(run: HookRun, state: TransactionState, fields: T): T & ConnectionFields {
+  return {
+    ...fields,
+    get db() {
+      return run.db;
+    },
+    get rawDb() {
+      return run.rawDb;
+    },
+    get inTransaction() {
+      return state.transaction !== undefined;
+    },
+    get transaction() {
+      return state.transaction;
+    },
+  };
+}
+
+/** One statement's walk through the hooks, on one connection. */
+class HookRun {
+  readonly #family: Family;
+  readonly #compiled: CompiledQuery;
+  readonly #connection: TrackedConnection;
+  readonly #onConnection: QueryExecutor;
+  readonly #last: (() => Promise<QueryResult<unknown>>) | undefined;
+  /** Errors of the statement itself, passed through unwrapped. */
+  readonly #fromStatement = new WeakSet<object>();
+  readonly #operation: QueryOperation | undefined;
+  // deno-lint-ignore no-explicit-any
+  #db: Kysely<any> | undefined;
+  // deno-lint-ignore no-explicit-any
+  #rawDb: Kysely<any> | undefined;
+
+  constructor(
+    inner: QueryExecutor,
+    family: Family,
+    compiled: CompiledQuery,
+    connection: TrackedConnection,
+    last?: () => Promise<QueryResult<unknown>>,
+  ) {
+    this.#family = family;
+    this.#compiled = compiled;
+    this.#connection = connection;
+    this.#last = last;
+    this.#operation = operationOf(compiled.query);
+    // The hooks run while this connection is held: their queries must use
+    // it directly (a transaction's provider would wait for us).
+    const direct: ConnectionProvider = { provideConnection: (consumer) => consumer(connection) };
+    this.#onConnection = inner.withConnectionProvider(direct);
+  }
+
+  run(): Promise<QueryResult<unknown>> {
+    return this.#query(0);
+  }
+
+  // deno-lint-ignore no-explicit-any
+  get db(): Kysely<any> {
+    return this.#db ??= kyselyWithExecutor(this.#family.raw, new KyseraQueryExecutor(this.#onConnection, this.#family));
+  }
+
+  // deno-lint-ignore no-explicit-any
+  get rawDb(): Kysely<any> {
+    return this.#rawDb ??= kyselyWithExecutor(this.#family.raw, this.#onConnection);
+  }
+
+  async #statement(query: CompiledQuery): Promise<QueryResult<unknown>> {
+    try {
+      return await (this.#last === undefined ? this.#onConnection.executeQuery(query) : this.#last());
+    } catch (error) {
+      if (typeof error === "object" && error !== null) this.#fromStatement.add(error);
+      throw error;
+    }
+  }
+
+  #wrap(error: unknown, plugin: KyseraPlugin, hook: "aroundQuery" | "aroundWrite", table?: string): unknown {
+    if (typeof error === "object" && error !== null && this.#fromStatement.has(error)) return error;
+    const operation = this.#operation;
+    return wrapPluginError(error, {
+      plugin: plugin.name,
+      hook,
+      ...(operation === undefined ? {} : { operation }),
+      ...(table === undefined ? {} : { table }),
+    });
+  }
+
+  async #query(i: number): Promise<QueryResult<unknown>> {
+    const f = this.#family;
+    const plugin = f.aroundQuery[i];
+    if (plugin === undefined) {
+      if (f.around.length > 0 && this.#last === undefined && WRITES.has(this.#compiled.query.kind)) {
+        return await this.#write(0, this.#compiled, targetOf(this.#compiled.query)?.table);
+      }
+      return await this.#statement(this.#compiled);
+    }
+    const execution: QueryExecution = onConnection(this, this.#connection.state, {
+      operation: this.#operation,
+      query: this.#compiled,
+      mode: this.#last === undefined ? "execute" : "stream",
+      context: plugin.context?.get(),
+    });
+    try {
+      return await plugin.aroundQuery!(execution, () => this.#query(i + 1));
+    } catch (error) {
+      throw this.#wrap(error, plugin, "aroundQuery");
+    }
+  }
+
+  async #write(i: number, query: CompiledQuery, table: string | undefined): Promise<QueryResult<unknown>> {
+    const plugin = this.#family.around[i];
+    if (plugin === undefined) return await this.#statement(query);
+    const execution: WriteExecution = onConnection(this, this.#connection.state, {
+      operation: this.#operation as QueryOperation,
+      table,
+      query,
+      context: plugin.context?.get(),
+    });
+    try {
+      return await plugin.aroundWrite!(execution, (replacement) => this.#write(i + 1, replacement ?? query, table));
+    } catch (error) {
+      throw this.#wrap(error, plugin, "aroundWrite", table);
+    }
   }
 }
 

@@ -167,6 +167,47 @@ export interface WriteExecution<C = unknown> {
   readonly db: AnyKysely;
   /** A Kysely bound to the same connection, without Kysera's plugins. */
   readonly rawDb: AnyKysely;
+  /**
+   * Whether the write runs inside a transaction on its connection (opened by
+   * Kysely's `transaction()` / `startTransaction()`, by a `begin` sent
+   * through the executor, or by an earlier `aroundQuery` hook). Read when
+   * the hook looks, so it reflects a transaction the hook opened itself.
+   */
+  readonly inTransaction: boolean;
+  /**
+   * The open transaction's identity: one object per transaction, for
+   * per-transaction caches in a `WeakMap`; `undefined` outside a transaction.
+   */
+  readonly transaction: object | undefined;
+}
+
+/**
+ * A query being executed, as {@linkcode KyseraPlugin.aroundQuery} sees it:
+ * every statement of the executor (reads, writes, raw SQL, streams), on the
+ * connection it runs on.
+ *
+ * @typeParam C The plugin's context value type.
+ */
+export interface QueryExecution<C = unknown> {
+  /** The statement's operation; `undefined` for raw SQL and other statements. */
+  readonly operation: QueryOperation | undefined;
+  /** The compiled query about to run. */
+  readonly query: CompiledQuery;
+  /**
+   * `"execute"`, or `"stream"` for `stream()`: then `next()` resolves (to
+   * an empty result) once the caller has finished reading the stream.
+   */
+  readonly mode: "execute" | "stream";
+  /** The plugin's context value, read for this query. */
+  readonly context: C | undefined;
+  /** A Kysely bound to the query's connection, with every Kysera plugin in force. */
+  readonly db: AnyKysely;
+  /** A Kysely bound to the same connection, without Kysera's plugins (for the plugin's own statements). */
+  readonly rawDb: AnyKysely;
+  /** As {@linkcode WriteExecution.inTransaction}. */
+  readonly inTransaction: boolean;
+  /** As {@linkcode WriteExecution.transaction}. */
+  readonly transaction: object | undefined;
 }
 
 /** What a plugin says about raw SQL it cannot rewrite. */
@@ -269,6 +310,21 @@ export interface KyseraPlugin<C = unknown> {
   aroundWrite?(
     execution: WriteExecution<C>,
     next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
+  ): Promise<QueryResult<unknown>>;
+
+  /**
+   * Runs around the execution of every statement (reads, writes, raw SQL,
+   * streams) on the connection it runs on, before `aroundWrite`. Call
+   * `next()` exactly once and return its result. For session state a
+   * statement needs (e.g. transaction-local settings): `execution.rawDb`
+   * runs the plugin's own statements on the same connection, and
+   * `inTransaction` / `transaction` say whether one is open. An executor
+   * with such a plugin takes a connection per statement through this hook,
+   * so use it only where it is needed.
+   */
+  aroundQuery?(
+    execution: QueryExecution<C>,
+    next: () => Promise<QueryResult<unknown>>,
   ): Promise<QueryResult<unknown>>;
 
   /** Kysely's own plugin hook, run on the tree before the Kysera hooks. */

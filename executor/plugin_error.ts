@@ -8,6 +8,7 @@ export type PluginHook =
   | "scopeRows"
   | "onWrite"
   | "aroundWrite"
+  | "aroundQuery"
   | "transformQuery"
   | "transformResult";
 
