@@ -102,3 +102,52 @@ export function isRLSPolicyViolation(value: unknown): value is RLSPolicyViolatio
 export function isRLSContextError(value: unknown): value is RLSContextError {
   return value instanceof RLSContextError;
 }
+
+/**
+ * The startup check of native row-level security found that native
+ * policies would not bind the application's connection (see
+ * `checkNativeRLS`): the role owns a table, is a superuser or has
+ * BYPASSRLS, or a table does not have row-level security enabled and forced.
+ *
+ * @example
+ * ```ts
+ * import { NativeRLSError } from "@kysera/kysera/rls";
+ *
+ * console.log(new NativeRLSError("app", ["Role 'app' has BYPASSRLS: native policies do not apply to it"]).message);
+ * // "Native row-level security does not bind role 'app': Role 'app' has BYPASSRLS: native policies do not apply to it"
+ * ```
+ */
+export class NativeRLSError extends KyseraError {
+  static override readonly kind: string = "NativeRLSError";
+  /** The connected role. */
+  readonly role: string;
+  /** What is wrong, one sentence each. */
+  readonly problems: readonly string[];
+
+  /**
+   * @param role The connected role.
+   * @param problems What is wrong.
+   */
+  constructor(role: string, problems: readonly string[]) {
+    super(`Native row-level security does not bind role '${role}': ${problems.join("; ")}`, "RLS_NATIVE_UNSAFE");
+    this.role = role;
+    this.problems = problems;
+  }
+}
+
+/**
+ * Tells whether a value is a {@linkcode NativeRLSError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a failed native startup check.
+ *
+ * @example
+ * ```ts
+ * import { isNativeRLSError } from "@kysera/kysera/rls";
+ *
+ * console.log(isNativeRLSError(new Error("x"))); // false
+ * ```
+ */
+export function isNativeRLSError(value: unknown): value is NativeRLSError {
+  return value instanceof NativeRLSError;
+}

@@ -1,8 +1,9 @@
 import { type Kysely, sql, type Transaction } from "kysely";
-import { allowRawSql, type AnyKysely } from "../../executor/mod.ts";
+import { allowRawSql, type AnyKysely, type KyseraPlugin } from "../../executor/mod.ts";
+import { getDialect } from "../../core/mod.ts";
 import { RLS_CONTEXT } from "./_context.ts";
 import type { RLSContext } from "./context.ts";
-import { RLSContextError } from "./errors.ts";
+import { NativeRLSError, RLSContextError } from "./errors.ts";
 import type { FilterMap, PolicyEvaluationContext, RLSSchema, TablePolicies } from "./schema.ts";
 
 /** Options of {@linkcode generateNativePolicies}. */
@@ -273,8 +274,14 @@ export function nativeSettings(context: RLSContext, options: NativeContextOption
 export async function applyNativeContext(trx: AnyKysely, options: NativeContextOptions = {}): Promise<void> {
   const context = RLS_CONTEXT.get();
   if (context === undefined) throw new RLSContextError();
-  const entries = Object.entries(nativeSettings(context, options));
-  await trx.selectNoFrom((eb) =>
+  await setLocal(trx, nativeSettings(context, options));
+}
+
+/** `set_config(name, value, true)` for each setting, in one statement. */
+async function setLocal(db: AnyKysely, settings: Readonly<Record<string, string>>): Promise<void> {
+  const entries = Object.entries(settings);
+  if (entries.length === 0) return;
+  await db.selectNoFrom((eb) =>
     entries.map(([name, value], i) => eb.fn("set_config", [eb.val(name), eb.val(value), eb.lit(true)]).as(`s${i}`))
   ).execute();
 }
@@ -362,4 +369,117 @@ export async function checkNativeRLS(db: AnyKysely, tables: readonly string[]): 
     if (!row.relforcerowsecurity) problems.push(`Table '${table}' does not force row level security on its owner`);
   }
   return Object.freeze({ ok: problems.length === 0, role, problems: Object.freeze(problems) });
+}
+
+/** Options of {@linkcode nativeRLSPlugin}. */
+export interface NativeRLSPluginOptions extends NativeContextOptions {
+  /**
+   * Tables that rely on native policies, checked with
+   * {@linkcode checkNativeRLS} when the executor is made with
+   * `createExecutor` (which awaits it): a problem (the role owns a table, is
+   * a superuser or has BYPASSRLS, a table without RLS forced) throws
+   * {@linkcode NativeRLSError}. Leave it out to skip the check (then
+   * `createExecutorSync` can take the plugin).
+   */
+  readonly checkTables?: readonly string[];
+}
+
+/** The settings applied in each open transaction (keyed by the executor's transaction identity). */
+type Applied = WeakMap<object, Readonly<Record<string, string>>>;
+
+function sameSettings(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) if (a[key] !== b[key]) return false;
+  return true;
+}
+
+/**
+ * Native mode, automatic: a plugin that sets the RLS context as
+ * transaction-local PostgreSQL settings (`set_config(name, value, true)`)
+ * for every statement of the executor, so native policies from
+ * {@linkcode generateNativePolicies} see the caller's tenant with no
+ * `rlsTransaction` around the call:
+ *
+ * - inside a transaction (`transaction()`, `startTransaction()`, a `begin`
+ *   sent through `connection()`), once per transaction before its first
+ *   statement, and again when the context changes within it;
+ * - for a statement outside any transaction, it opens one around the
+ *   statement on the statement's connection: `begin`, the settings, the
+ *   statement, `commit` (a lone statement costs three more round trips;
+ *   batch work in a transaction);
+ * - outside any RLS context it sets nothing (native policies then see no
+ *   tenant and return no rows), and clears what an earlier context of the
+ *   same transaction set.
+ *
+ * Settings never outlive their transaction, so a pooled connection never
+ * carries one caller's tenant to the next. Raw SQL gets the context too:
+ * this is the layer that holds when the application plugin cannot rewrite a
+ * statement. Use it beside {@linkcode rlsPlugin} (defence in depth) or
+ * alone. PostgreSQL only: on another dialect every statement is refused.
+ *
+ * @param options Prefix, bypass roles and the tables to check at startup.
+ * @returns The plugin.
+ * @throws {NativeRLSError} From `createExecutor` when `checkTables` finds a problem.
+ *
+ * @example
+ * ```ts ignore
+ * import { createExecutor } from "@kysera/kysera/executor";
+ * import { nativeRLSPlugin, rlsContext } from "@kysera/kysera/rls";
+ *
+ * const db = await createExecutor(appRoleKysely, [nativeRLSPlugin({ checkTables: ["posts"] })]);
+ * const mine = await rlsContext.runAsync(ctx, () => sql`select * from posts`.execute(db));
+ * // begin; select set_config('app.tenant_id', $1, true), ...; select * from posts; commit
+ * ```
+ */
+export function nativeRLSPlugin(options: NativeRLSPluginOptions = {}): KyseraPlugin<RLSContext> {
+  const { checkTables, ...contextOptions } = options;
+  checkPrefix(contextOptions.settingPrefix ?? "app");
+  const applied: Applied = new WeakMap();
+  let postgres: boolean | undefined;
+  const plugin: KyseraPlugin<RLSContext> = {
+    name: "rls-native",
+    context: RLS_CONTEXT,
+    async aroundQuery(execution, next) {
+      postgres ??= getDialect(execution.rawDb) === "postgres";
+      if (!postgres) {
+        throw new TypeError("Cannot use native row-level security: the executor's dialect is not PostgreSQL");
+      }
+      const context = execution.context;
+      const settings = context === undefined ? undefined : nativeSettings(context, contextOptions);
+      const transaction = execution.transaction;
+      if (transaction !== undefined) {
+        const before = applied.get(transaction);
+        if (settings !== undefined && (before === undefined || !sameSettings(before, settings))) {
+          await setLocal(execution.rawDb, settings);
+          applied.set(transaction, settings);
+        } else if (settings === undefined && before !== undefined) {
+          await setLocal(execution.rawDb, Object.fromEntries(Object.keys(before).map((name) => [name, ""])));
+          applied.delete(transaction);
+        }
+        return await next();
+      }
+      if (settings === undefined) return await next();
+      const raw = execution.rawDb;
+      await sql`begin`.execute(raw);
+      let result;
+      try {
+        await setLocal(raw, settings);
+        result = await next();
+      } catch (error) {
+        await sql`rollback`.execute(raw).catch(() => undefined);
+        throw error;
+      }
+      await sql`commit`.execute(raw);
+      return result;
+    },
+  };
+  if (checkTables === undefined) return plugin;
+  return {
+    ...plugin,
+    async onInit(executor) {
+      const report = await checkNativeRLS(executor, checkTables);
+      if (!report.ok) throw new NativeRLSError(report.role, report.problems);
+    },
+  };
 }

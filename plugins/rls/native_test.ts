@@ -6,8 +6,15 @@
 import assert from "node:assert/strict";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import { dbSuite, plainRows, POSTGRES_URL, rejection } from "../../_test/harness.ts";
-import { allowRawSql, type AnyExpressionBuilder, createExecutorSync } from "../../executor/mod.ts";
+import Cursor from "pg-cursor";
+import { dbSuite, plainRows, POSTGRES_URL, rejection, rollbackOpen } from "../../_test/harness.ts";
+import {
+  allowRawSql,
+  type AnyExpressionBuilder,
+  createExecutor,
+  createExecutorSync,
+  isPluginError,
+} from "../../executor/mod.ts";
 import { allReads } from "./_attacks.ts";
 import {
   applyNativeContext,
@@ -16,13 +23,15 @@ import {
   filter,
   type FilterExpressionContext,
   generateNativePolicies,
+  isNativeRLSError,
   isRLSContextError,
+  nativeRLSPlugin,
   nativeSettings,
   rlsContext,
   rlsPlugin,
   rlsTransaction,
 } from "./mod.ts";
-import { assertNoLeak, type DB, MARK, T1, tables, tenant2Snapshot, tenantSchema } from "./_test_helpers.ts";
+import { assertNoLeak, type DB, MARK, T1, T2, tables, tenant2Snapshot, tenantSchema } from "./_test_helpers.ts";
 
 const suite = dbSuite<DB>(import.meta, { tables });
 const PG = { databases: ["postgres"] as const };
@@ -70,8 +79,14 @@ Deno.test("nativeSettings() sets bypass only for the system context and bypass r
   assert.equal(nativeSettings({ auth: { userId: 1, tenantId: undefined, roles: [] } })["app.tenant_id"], "");
 });
 
-/** Applies the policies as the owner, creates an app role and connects as it. */
-async function native(db: Kysely<DB>): Promise<{ app: Kysely<DB>; role: string; cleanup: () => Promise<void> }> {
+/**
+ * Applies the policies as the owner, creates an app role and connects as it
+ * (`max` pooled connections; each statement's SQL pushed to `log`).
+ */
+async function native(
+  db: Kysely<DB>,
+  { log, max = 1 }: { log?: string[]; max?: number } = {},
+): Promise<{ app: Kysely<DB>; role: string; cleanup: () => Promise<void> }> {
   const role = `kysera_app_${Deno.pid}_${Math.floor(Math.random() * 1e6)}`;
   const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s;
   for (const statement of generateNativePolicies(tenantSchema, DDL_OPTIONS)) await sql.raw(statement).execute(db);
@@ -84,8 +99,10 @@ async function native(db: Kysely<DB>): Promise<{ app: Kysely<DB>; role: string; 
   url.password = "";
   const app = new Kysely<DB>({
     dialect: new PostgresDialect({
-      pool: new pg.Pool({ connectionString: url.toString(), options: `-c search_path=${schema}`, max: 1 }),
+      pool: new pg.Pool({ connectionString: url.toString(), options: `-c search_path=${schema}`, max }),
+      cursor: Cursor,
     }),
+    ...(log === undefined ? {} : { log: (event) => void log.push(event.query.sql) }),
   });
   return {
     app,
@@ -221,3 +238,143 @@ suite.test("native: no context, no tenant, pooled connections and the system con
     await cleanup();
   }
 }, PG);
+
+/** The statements a native-plugin call sent, with set_config calls named once. */
+function statements(log: readonly string[]): string[] {
+  return log.map((q) => q.startsWith("select set_config(") ? "set_config" : q);
+}
+
+suite.test("native plugin: lone statements get the context in a transaction of their own", async ({ db }) => {
+  const log: string[] = [];
+  const { app, cleanup } = await native(db, { log });
+  const before = await tenant2Snapshot(db);
+  try {
+    const ex = createExecutorSync(app, [nativeRLSPlugin()]);
+    await rlsContext.runAsync(T1, async () => {
+      log.length = 0;
+      const raw = await sql<{ body: string }>`select body from posts order by id`.execute(ex);
+      assert.deepEqual(raw.rows.map((r) => r.body), ["one", "two"]);
+      assert.deepEqual(statements(log), ["begin", "set_config", "select body from posts order by id", "commit"]);
+      await allReads(ex, "postgres");
+      const streamed: string[] = [];
+      for await (const row of ex.selectFrom("posts").select("body").orderBy("id").stream(1)) streamed.push(row.body);
+      assert.deepEqual(streamed, ["one", "two"]);
+      const n = (q: Promise<{ numAffectedRows?: bigint }>) => q.then((r) => Number(r.numAffectedRows));
+      assert.equal(await n(sql`update posts set title = 'p' where id = 3`.execute(ex)), 0);
+      assert.equal(await n(sql`delete from posts where tenant_id = 2`.execute(ex)), 0);
+      log.length = 0;
+      const forged = await rejection(
+        sql`insert into posts (tenant_id, user_id, title, body) values (2, 1, 'f', 'f')`.execute(ex),
+      );
+      // The database's own error, not wrapped, and the lone transaction rolled back.
+      assert.ok(!isPluginError(forged));
+      assert.match(String(forged), /row-level security/);
+      assert.deepEqual(statements(log).at(-1), "rollback");
+    });
+    // No context: nothing is set, native policies see no tenant.
+    log.length = 0;
+    assert.deepEqual(await ex.selectFrom("posts").selectAll().execute(), []);
+    assert.equal(statements(log).length, 1);
+    const all = await rlsContext.asSystemAsync(() => ex.selectFrom("posts").select("body").orderBy("id").execute());
+    assert.deepEqual(all.map((r) => r.body), ["one", "two", MARK]);
+    // The one pooled connection carries no setting afterwards.
+    const left = await sql<{ t: string | null }>`select current_setting('app.tenant_id', true) as t`.execute(app);
+    assert.ok(left.rows[0]!.t === null || left.rows[0]!.t === "", String(left.rows[0]!.t));
+  } finally {
+    await cleanup();
+  }
+  assert.equal(await tenant2Snapshot(db), before);
+}, PG);
+
+suite.test("native plugin: once per transaction, again when the context changes in it", async ({ db }) => {
+  const log: string[] = [];
+  const { app, cleanup } = await native(db, { log });
+  try {
+    const ex = createExecutorSync(app, [nativeRLSPlugin()]);
+    await rlsContext.runAsync(T1, async () => {
+      log.length = 0;
+      const seen = await ex.transaction().execute(async (trx) => {
+        const posts = await trx.selectFrom("posts").select("tenant_id").execute();
+        const users = await trx.selectFrom("users").select("tenant_id").execute();
+        const other = await rlsContext.runAsync(T2, () => trx.selectFrom("posts").select("tenant_id").execute());
+        const back = await trx.selectFrom("posts").select("tenant_id").execute();
+        return { posts, users, other, back };
+      });
+      assert.deepEqual(seen.posts.map((r) => r.tenant_id), [1, 1]);
+      assert.deepEqual(seen.users.map((r) => r.tenant_id), [1, 1]);
+      assert.deepEqual(seen.other.map((r) => r.tenant_id), [2]);
+      assert.deepEqual(seen.back.map((r) => r.tenant_id), [1, 1]);
+      assert.deepEqual(statements(log).filter((q) => q === "set_config").length, 3);
+      assert.deepEqual(statements(log)[0], "begin");
+      assert.deepEqual(statements(log)[1], "set_config");
+      // A controlled transaction and a write in it.
+      const trx = await ex.startTransaction().execute();
+      try {
+        await trx.updateTable("posts").set({ title: "t" }).execute();
+        await trx.commit().execute();
+      } finally {
+        await rollbackOpen(trx);
+      }
+    });
+    const titles = await db.selectFrom("posts").select(["tenant_id", "title"]).orderBy("id").execute();
+    assert.deepEqual(titles.map((r) => r.title), ["t", "t", MARK]);
+  } finally {
+    await cleanup();
+  }
+}, PG);
+
+suite.test(
+  "native plugin: 2,000 concurrent mixed-tenant calls on a pool of 3 never see another tenant",
+  async ({ db }) => {
+    const { app, cleanup } = await native(db, { max: 3 });
+    try {
+      const ex = createExecutorSync(app, [nativeRLSPlugin()]);
+      let crossTenant = 0;
+      await Promise.all(Array.from({ length: 2000 }, (_, i) => {
+        const ctx = i % 2 === 0 ? T1 : T2;
+        const want = ctx.auth.tenantId;
+        return rlsContext.runAsync(ctx, async () => {
+          const rows = i % 4 < 2
+            ? await ex.selectFrom("posts").select("tenant_id").execute()
+            : await ex.transaction().execute(async (trx) => {
+              await new Promise((r) => setTimeout(r, i % 3));
+              return await trx.selectFrom("posts").select("tenant_id").execute();
+            });
+          if (rows.length === 0 || rows.some((r) => r.tenant_id !== want)) crossTenant++;
+        });
+      }));
+      assert.equal(crossTenant, 0);
+      // Every pooled connection is clean afterwards.
+      const left = await Promise.all(
+        Array.from(
+          { length: 9 },
+          () => sql<{ t: string | null }>`select current_setting('app.tenant_id', true) as t`.execute(app),
+        ),
+      );
+      assert.deepEqual(left.map((r) => r.rows[0]!.t ?? ""), Array(9).fill(""));
+    } finally {
+      await cleanup();
+    }
+  },
+  PG,
+);
+
+suite.test("native plugin: the startup check refuses the owner/superuser and passes the app role", async ({ db }) => {
+  const { app, cleanup } = await native(db);
+  try {
+    const error = await rejection(createExecutor(db, [nativeRLSPlugin({ checkTables: ["users", "posts"] })]));
+    assert.ok(isNativeRLSError(error), String(error));
+    assert.ok(error.problems.some((p) => p.includes("superuser")), error.problems.join("; "));
+    const ok = await createExecutor(app, [nativeRLSPlugin({ checkTables: ["users", "posts"] })]);
+    assert.equal((await rlsContext.runAsync(T1, () => ok.selectFrom("posts").select("id").execute())).length, 2);
+  } finally {
+    await cleanup();
+  }
+}, PG);
+
+suite.test("native plugin: refused on a database that is not PostgreSQL", async ({ db }) => {
+  const ex = createExecutorSync(db, [nativeRLSPlugin()]);
+  const error = await rejection(rlsContext.runAsync(T1, () => ex.selectFrom("posts").selectAll().execute()));
+  assert.ok(isPluginError(error));
+  assert.match(error.message, /not PostgreSQL/);
+}, { databases: ["sqlite", "mariadb"] });
