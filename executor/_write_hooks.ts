@@ -15,8 +15,10 @@ import {
   type OnDuplicateKeyNode,
   type OperationNode,
   type PrimitiveValueListNode,
+  ReferenceNode,
   SelectionNode,
   type SelectQueryNode,
+  TableNode,
   type UpdateQueryNode,
   type ValueListNode,
   ValueListNode as ValueListNodeFactory,
@@ -185,30 +187,75 @@ function setRowsOnInsert(
   return Object.freeze({ ...node, columns, values: newValues, defaultValues: false });
 }
 
+/**
+ * Sets columns in a SET list, replacing an entry that writes the same
+ * column (qualified or not). With `qualify` (a multi-table UPDATE), the
+ * column is qualified by that target's alias (or name), and only entries
+ * qualified the same way are replaced.
+ */
 function setUpdates(
   updates: readonly ColumnUpdateNode[],
   set: Readonly<Record<string, unknown>>,
+  qualify?: NamedTable,
 ): readonly ColumnUpdateNode[] {
   const out = [...updates];
+  const own = qualify === undefined ? undefined : qualify.alias ?? qualify.table;
   for (const [column, value] of Object.entries(set)) {
-    const update = ColumnUpdateNode.create(ColumnNode.create(column), toNode(value));
-    const index = out.findIndex((u) =>
-      u.column.kind === "ColumnNode" && (u.column as ColumnNodeType).column.name === column
+    const target = qualify === undefined ? ColumnNode.create(column) : ReferenceNode.create(
+      ColumnNode.create(column),
+      qualify.alias === undefined ? qualify.node : TableNode.create(qualify.alias),
     );
+    const update = ColumnUpdateNode.create(target, toNode(value));
+    const index = out.findIndex((u) => {
+      const written = setTarget(u.column);
+      return written !== undefined && written.name === column && (own === undefined || written.qualifier === own);
+    });
     if (index === -1) out.push(update);
     else out[index] = update;
   }
   return Object.freeze(out);
 }
 
-function rowOfUpdates(updates: readonly ColumnUpdateNode[]): { columns: string[]; row: Record<string, unknown> } {
+/**
+ * The column a SET entry writes and the table name or alias that qualifies
+ * it: `set({ a: 1 })` gives a ColumnNode, `set("a", 1)` an unqualified
+ * ReferenceNode, `set("p.a", 1)` (MySQL) a qualified one. `undefined` for
+ * raw SQL, which row scopes report as raw SQL.
+ */
+function setTarget(column: OperationNode): { name: string; qualifier: string | undefined } | undefined {
+  if (column.kind === "ColumnNode") return { name: (column as ColumnNodeType).column.name, qualifier: undefined };
+  if (column.kind === "ReferenceNode") {
+    const ref = column as ReferenceNode;
+    if (ref.column.kind !== "ColumnNode") return undefined;
+    return { name: (ref.column as ColumnNodeType).column.name, qualifier: ref.table?.table.identifier.name };
+  }
+  return undefined;
+}
+
+/**
+ * The SET entries that may write `target`: all of them when the UPDATE has
+ * one target; of a multi-table UPDATE (MySQL `update a, b set ...`), those
+ * qualified by the target's alias or name, and those that name no target
+ * (unqualified, or qualified by something else: the database decides which
+ * table they write, so every target is told).
+ */
+function rowOfUpdates(
+  updates: readonly ColumnUpdateNode[],
+  target?: NamedTable,
+  qualifiers?: ReadonlySet<string>,
+): { columns: string[]; row: Record<string, unknown> } {
   const columns: string[] = [];
   const row: Record<string, unknown> = {};
+  const own = target === undefined ? undefined : target.alias ?? target.table;
   for (const u of updates) {
-    if (u.column.kind !== "ColumnNode") continue;
-    const name = (u.column as ColumnNodeType).column.name;
-    columns.push(name);
-    row[name] = valueOf(u.value);
+    const written = setTarget(u.column);
+    if (written === undefined) continue;
+    if (
+      own !== undefined && written.qualifier !== undefined && written.qualifier !== own &&
+      qualifiers?.has(written.qualifier) === true
+    ) continue;
+    columns.push(written.name);
+    row[written.name] = valueOf(u.value);
   }
   return { columns, row };
 }
@@ -243,28 +290,47 @@ function upsertSet(
   ) as InsertQueryNode;
 }
 
+/**
+ * Asks every plugin about an UPDATE's SET, once per target table: a
+ * multi-table UPDATE (MySQL `update posts as p, users as u set u.x = ...`)
+ * writes every table it lists, so each is checked with the entries that may
+ * write it, and columns a plugin sets on it are qualified by its alias.
+ */
 function update(
   node: UpdateQueryNode,
   plugins: readonly KyseraPlugin[],
   dialect: DialectName | undefined,
 ): OperationNode {
-  const item = node.table?.kind === "ListNode"
-    ? (node.table as unknown as { items: readonly OperationNode[] }).items[0]
-    : node.table;
-  const target = namedTable(item);
-  if (target === undefined) return node;
+  const items = node.table?.kind === "ListNode"
+    ? (node.table as unknown as { items: readonly OperationNode[] }).items
+    : node.table === undefined
+    ? []
+    : [node.table];
+  const targets = items.map((item) => namedTable(item));
+  if (targets[0] === undefined) return node;
+  const multi = targets.length > 1;
+  const qualifiers = new Set<string>();
+  for (const t of targets) if (t !== undefined) qualifiers.add(t.alias ?? t.table);
   for (const plugin of plugins) {
-    const { columns, row } = rowOfUpdates(node.updates ?? []);
-    const change = ask(plugin, {
-      operation: "update",
-      table: target.table,
-      schema: target.schema,
-      kind: "set",
-      columns,
-      rows: [row],
-    }, dialect);
-    if (change?.set !== undefined) {
-      node = Object.freeze({ ...node, updates: setUpdates(node.updates ?? [], change.set) });
+    for (const target of targets) {
+      if (target === undefined) continue;
+      const { columns, row } = multi
+        ? rowOfUpdates(node.updates ?? [], target, qualifiers)
+        : rowOfUpdates(node.updates ?? []);
+      const change = ask(plugin, {
+        operation: "update",
+        table: target.table,
+        schema: target.schema,
+        kind: "set",
+        columns,
+        rows: [row],
+      }, dialect);
+      if (change?.set !== undefined) {
+        node = Object.freeze({
+          ...node,
+          updates: setUpdates(node.updates ?? [], change.set, multi ? target : undefined),
+        });
+      }
     }
   }
   return node;
