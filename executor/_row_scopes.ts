@@ -12,6 +12,7 @@ import {
   AndNode,
   ColumnNode,
   ColumnUpdateNode,
+  type CommonTableExpressionNode,
   type DeleteQueryNode,
   expressionBuilder,
   FromNode,
@@ -33,6 +34,7 @@ import {
   type UpdateQueryNode,
   type WhenNode,
   WhereNode,
+  type WithNode,
 } from "kysely";
 import type {
   AnyExpressionBuilder,
@@ -46,32 +48,43 @@ import { PluginError, wrapPluginError } from "./plugin_error.ts";
 
 const EB: AnyExpressionBuilder = expressionBuilder();
 
-/** Node kinds that can hold no query and no table reference. */
-const LEAVES: ReadonlySet<string> = new Set([
-  "ValueNode",
-  "PrimitiveValueListNode",
-  "IdentifierNode",
-  "ColumnNode",
-  "TableNode",
-  "SchemableIdentifierNode",
-  "OperatorNode",
-  "ReferenceNode",
-  "DefaultInsertValueNode",
-  "SelectAllNode",
-  "DataTypeNode",
-]);
+/** Node kinds that can hold no query and no table reference (a switch: cheaper than a Set lookup). */
+function isLeaf(kind: string): boolean {
+  switch (kind) {
+    case "ValueNode":
+    case "PrimitiveValueListNode":
+    case "IdentifierNode":
+    case "ColumnNode":
+    case "TableNode":
+    case "SchemableIdentifierNode":
+    case "OperatorNode":
+    case "ReferenceNode":
+    case "DefaultInsertValueNode":
+    case "SelectAllNode":
+    case "DataTypeNode":
+      return true;
+    default:
+      return false;
+  }
+}
 
 interface Walk {
   readonly plugins: readonly KyseraPlugin[];
   readonly statement: QueryOperation;
   readonly ctes: (readonly string[])[];
   rawSource: boolean;
+  /** Each plugin's context value, read once per query (on its first table reference). */
+  contexts: unknown[] | undefined;
 }
 
 /** What {@linkcode applyRowScopes} returns. */
 export interface ScopedTree {
   readonly node: OperationNode;
-  /** Whether a FROM/JOIN item was raw SQL, which no scope can reach. */
+  /**
+   * Whether a FROM/JOIN item was raw SQL, which no scope can reach, or a
+   * SET target was (`set(sql\`tenant_id\`, 2)`), which no write hook can
+   * read: either is raw SQL that plugins refusing raw SQL must refuse.
+   */
   readonly rawSource: boolean;
 }
 
@@ -87,7 +100,7 @@ export function applyRowScopes(
   plugins: readonly KyseraPlugin[],
   statement: QueryOperation,
 ): ScopedTree {
-  const walk: Walk = { plugins, statement, ctes: [], rawSource: false };
+  const walk: Walk = { plugins, statement, ctes: [], rawSource: false, contexts: undefined };
   const node = visit(root, walk);
   return { node, rawSource: walk.rawSource };
 }
@@ -95,17 +108,17 @@ export function applyRowScopes(
 function visit(node: OperationNode, w: Walk): OperationNode {
   switch (node.kind) {
     case "SelectQueryNode":
-      return withCtes(node, w, () => scopeSelect(node as SelectQueryNode, w));
+      return withCtes(node as SelectQueryNode, w, (n) => scopeSelect(n, w));
     case "UpdateQueryNode":
-      return withCtes(node, w, () => scopeUpdate(node as UpdateQueryNode, w));
+      return withCtes(node as UpdateQueryNode, w, (n) => scopeUpdate(n, w));
     case "DeleteQueryNode":
-      return withCtes(node, w, () => scopeDelete(node as DeleteQueryNode, w));
+      return withCtes(node as DeleteQueryNode, w, (n) => scopeDelete(n, w));
     case "MergeQueryNode":
-      return withCtes(node, w, () => scopeMerge(node as MergeQueryNode, w));
+      return withCtes(node as MergeQueryNode, w, (n) => scopeMerge(n, w));
     case "InsertQueryNode":
-      return withCtes(node, w, () => scopeInsert(node as InsertQueryNode, w));
+      return withCtes(node as InsertQueryNode, w, (n) => scopeInsert(n, w));
     default:
-      return LEAVES.has(node.kind) ? node : visitChildren(node, w);
+      return isLeaf(node.kind) ? node : visitChildren(node, w);
   }
 }
 
@@ -119,7 +132,7 @@ function visitChildren(node: OperationNode, w: Walk): OperationNode {
       let list: unknown[] | undefined;
       for (let i = 0; i < value.length; i++) {
         const item = value[i];
-        if (!isNode(item)) continue;
+        if (!isNode(item) || isLeaf(item.kind)) continue;
         const changed = visit(item, w);
         if (changed !== item) {
           list ??= [...value];
@@ -127,7 +140,7 @@ function visitChildren(node: OperationNode, w: Walk): OperationNode {
         }
       }
       if (list !== undefined) next = Object.freeze(list);
-    } else if (isNode(value)) {
+    } else if (isNode(value) && !isLeaf(value.kind)) {
       next = visit(value, w);
     }
     if (next !== value) {
@@ -142,15 +155,47 @@ function isNode(value: unknown): value is OperationNode {
   return typeof value === "object" && value !== null && typeof (value as { kind?: unknown }).kind === "string";
 }
 
-function withCtes(node: OperationNode, w: Walk, fn: () => OperationNode): OperationNode {
-  const withNode = (node as SelectQueryNode).with;
-  if (withNode === undefined) return fn();
-  w.ctes.push(withNode.expressions.map((e) => e.name.table.table.identifier.name));
+/**
+ * Scopes a statement that may carry a WITH clause. The names a WITH defines
+ * hide tables only where the database resolves them to the CTE: in the
+ * statement's body, everywhere; inside the CTE bodies, only the CTEs defined
+ * earlier (and, under WITH RECURSIVE, the CTE itself). PostgreSQL and MySQL
+ * resolve `with posts as (select * from posts)` to the real table inside the
+ * body, so the body's `posts` is scoped like any table. (SQLite rejects that
+ * as a circular reference, and PostgreSQL's WITH RECURSIVE also sees later
+ * CTEs: scoping such a reference as a table is the cautious reading.)
+ */
+function withCtes<N extends OperationNode>(node: N, w: Walk, fn: (node: N) => OperationNode): OperationNode {
+  const withNode = (node as unknown as SelectQueryNode).with;
+  if (withNode === undefined) return fn(node);
+  const names = withNode.expressions.map((e) => e.name.table.table.identifier.name);
+  let expressions: CommonTableExpressionNode[] | undefined;
+  withNode.expressions.forEach((cte, i) => {
+    w.ctes.push(names.slice(0, withNode.recursive === true ? i + 1 : i));
+    try {
+      const body = visit(cte.expression, w);
+      if (body !== cte.expression) {
+        expressions ??= [...withNode.expressions];
+        expressions[i] = Object.freeze({ ...cte, expression: body });
+      }
+    } finally {
+      w.ctes.pop();
+    }
+  });
+  const newWith = expressions === undefined
+    ? withNode
+    : Object.freeze({ ...withNode, expressions: Object.freeze(expressions) }) as WithNode;
+  // The body is walked without its WITH (already walked above), under every name.
+  const body = Object.freeze({ ...node, with: undefined }) as N;
+  w.ctes.push(names);
+  let scoped: OperationNode;
   try {
-    return fn();
+    scoped = fn(body);
   } finally {
     w.ctes.pop();
   }
+  if (scoped === body && newWith === withNode) return node;
+  return Object.freeze({ ...scoped, with: newWith }) as OperationNode;
 }
 
 function isCte(table: NamedTable, w: Walk): boolean {
@@ -172,9 +217,11 @@ function predicateFor(
     return undefined;
   }
   if (isCte(table, w)) return undefined;
-  const qualifier: TableNode = table.alias === undefined ? table.node : tableNodeOf(table.alias);
+  const columns = columnsOf(table);
+  const contexts = w.contexts ??= w.plugins.map((p) => p.context?.get());
   let predicate: OperationNode | undefined;
-  for (const plugin of w.plugins) {
+  for (let i = 0; i < w.plugins.length; i++) {
+    const plugin = w.plugins[i] as KyseraPlugin;
     const ref: TableReference = {
       table: table.table,
       alias: table.alias,
@@ -182,8 +229,8 @@ function predicateFor(
       operation,
       statement: w.statement,
       position,
-      context: plugin.context?.get(),
-      column: (name) => columnOf(qualifier, name),
+      context: contexts[i],
+      column: columns,
     };
     let expression;
     try {
@@ -205,9 +252,69 @@ function tableNodeOf(name: string): TableNode {
   }) as TableNode;
 }
 
-function columnOf(qualifier: TableNode, name: string) {
-  const node = ReferenceNode.create(ColumnNode.create(name), qualifier);
-  return { expressionType: undefined, toOperationNode: () => node } as const;
+/** A column reference as an expression (`TableReference.column`'s result). */
+class ColumnExpression {
+  readonly #node: ReferenceNode;
+  constructor(node: ReferenceNode) {
+    this.#node = node;
+  }
+  get expressionType(): undefined {
+    return undefined;
+  }
+  toOperationNode(): ReferenceNode {
+    return this.#node;
+  }
+}
+
+/**
+ * The `column(name)` functions per qualifier (the alias; or the table, by
+ * schema), each caching its column expressions: nodes are immutable, so
+ * every query may share them. Bounded, as aliases could be generated.
+ */
+const BY_ALIAS = new Map<string, (name: string) => ColumnExpression>();
+const BY_TABLE = new Map<string, (name: string) => ColumnExpression>();
+const BY_SCHEMA = new Map<string, Map<string, (name: string) => ColumnExpression>>();
+const MAX_CACHED = 256;
+
+/** The `column(name)` of a reference: its columns, qualified by its alias (or its schema and name). */
+function columnsOf(table: NamedTable): (name: string) => ColumnExpression {
+  let cache: Map<string, (name: string) => ColumnExpression>;
+  let key: string;
+  if (table.alias !== undefined) {
+    cache = BY_ALIAS;
+    key = table.alias;
+  } else if (table.schema === undefined) {
+    cache = BY_TABLE;
+    key = table.table;
+  } else {
+    let bySchema = BY_SCHEMA.get(table.schema);
+    if (bySchema === undefined) {
+      if (BY_SCHEMA.size >= MAX_CACHED) BY_SCHEMA.clear();
+      BY_SCHEMA.set(table.schema, bySchema = new Map());
+    }
+    cache = bySchema;
+    key = table.table;
+  }
+  let column = cache.get(key);
+  if (column === undefined) {
+    if (cache.size >= MAX_CACHED) cache.clear();
+    column = columnFunction(table.alias === undefined ? table.node : tableNodeOf(table.alias));
+    cache.set(key, column);
+  }
+  return column;
+}
+
+function columnFunction(qualifier: TableNode): (name: string) => ColumnExpression {
+  const cache = new Map<string, ColumnExpression>();
+  return (name) => {
+    let expression = cache.get(name);
+    if (expression === undefined) {
+      if (cache.size >= MAX_CACHED) cache.clear();
+      expression = new ColumnExpression(ReferenceNode.create(ColumnNode.create(name), qualifier));
+      cache.set(name, expression);
+    }
+    return expression;
+  };
 }
 
 /** `a AND b`, parenthesizing anything that is not a plain comparison or AND. */
@@ -287,38 +394,43 @@ function scopeClauses(
   fromPosition: TableReferencePosition,
 ): Clauses {
   let changed = false;
-  const outer = joins?.some((j) => j.joinType === "RightJoin" || j.joinType === "FullJoin") ?? false;
+  let outer = false;
+  if (joins !== undefined) {
+    for (const j of joins) if (j.joinType === "RightJoin" || j.joinType === "FullJoin") outer = true;
+  }
+  // Lists are copied only when an item itself changes (a derived table, a
+  // join's ON): a predicate that goes to WHERE leaves FROM as it is.
   let newFroms = froms;
   if (froms !== undefined) {
-    const list = froms.map((item) => {
+    let list: OperationNode[] | undefined;
+    for (let i = 0; i < froms.length; i++) {
+      const item = froms[i] as OperationNode;
       const predicate = predicateFor(item, w, operation, fromPosition);
-      if (predicate === undefined) return item;
+      if (predicate === undefined) continue;
       changed = true;
-      if (outer) return derived(item, predicate, w, operation);
-      where = addWhere(where, predicate);
-      return item;
-    });
-    if (changed) newFroms = Object.freeze(list);
+      if (outer) (list ??= [...froms])[i] = derived(item, predicate, w, operation);
+      else where = addWhere(where, predicate);
+    }
+    if (list !== undefined) newFroms = Object.freeze(list);
   }
   let newJoins = joins;
   if (joins !== undefined) {
-    let joinsChanged = false;
-    const list = joins.map((join) => {
+    let list: JoinNode[] | undefined;
+    for (let i = 0; i < joins.length; i++) {
+      const join = joins[i] as JoinNode;
       const predicate = predicateFor(join.table, w, operation, "join");
-      if (predicate === undefined) return join;
-      joinsChanged = true;
-      if (outer) return Object.freeze({ ...join, table: derived(join.table, predicate, w, operation) }) as JoinNode;
-      if (join.on === undefined) {
+      if (predicate === undefined) continue;
+      changed = true;
+      if (outer) {
+        (list ??= [...joins])[i] = Object.freeze({ ...join, table: derived(join.table, predicate, w, operation) });
+      } else if (join.on === undefined) {
         // CROSS JOIN and friends have no ON: the predicate filters in WHERE.
         where = addWhere(where, predicate);
-        return join;
+      } else {
+        (list ??= [...joins])[i] = addOn(join, predicate);
       }
-      return addOn(join, predicate);
-    });
-    if (joinsChanged) {
-      newJoins = Object.freeze(list);
-      changed = true;
     }
+    if (list !== undefined) newJoins = Object.freeze(list);
   }
   return { froms: newFroms, joins: newJoins, where, changed };
 }
@@ -342,6 +454,8 @@ function scopeSelect(node: SelectQueryNode, w: Walk): OperationNode {
  */
 function scopeInsert(node: InsertQueryNode, w: Walk): OperationNode {
   const walked = visitChildren(node, w) as InsertQueryNode;
+  checkSetTargets(walked.onConflict?.updates, w);
+  checkSetTargets(walked.onDuplicateKey?.updates, w);
   const conflict = walked.onConflict?.updates !== undefined ? walked.onConflict : undefined;
   const duplicate = walked.onDuplicateKey;
   if ((conflict === undefined && duplicate === undefined) || walked.into === undefined) return walked;
@@ -359,8 +473,23 @@ function scopeInsert(node: InsertQueryNode, w: Walk): OperationNode {
   return Object.freeze({ ...walked, onDuplicateKey: OnDuplicateKeyNode.create(updates) });
 }
 
+/**
+ * Flags SET targets that are neither a column nor a column reference (raw
+ * SQL): write hooks see only named columns, so such a write is unchecked.
+ */
+function checkSetTargets(updates: readonly ColumnUpdateNode[] | undefined, w: Walk): void {
+  if (updates === undefined) return;
+  for (const update of updates) {
+    const column = update.column;
+    if (column.kind === "ColumnNode") continue;
+    if (column.kind === "ReferenceNode" && (column as ReferenceNode).column.kind === "ColumnNode") continue;
+    w.rawSource = true;
+  }
+}
+
 function scopeUpdate(node: UpdateQueryNode, w: Walk): OperationNode {
   const walked = visitChildren(node, w) as UpdateQueryNode;
+  checkSetTargets(walked.updates, w);
   let where = walked.where;
   const targets = walked.table === undefined
     ? []
@@ -382,12 +511,11 @@ function scopeUpdate(node: UpdateQueryNode, w: Walk): OperationNode {
 
 /** A copy of a SELECT or UPDATE node with the scoped FROM, joins and WHERE. */
 function withClauses<N extends SelectQueryNode | UpdateQueryNode>(node: N, c: Clauses): N {
-  return Object.freeze<N>({
-    ...node,
-    ...(c.froms === undefined ? {} : { from: FromNode.create(c.froms) }),
-    ...(c.joins === undefined ? {} : { joins: c.joins }),
-    ...(c.where === undefined ? {} : { where: c.where }),
-  });
+  const copy = { ...node } as { -readonly [K in keyof N]: N[K] };
+  if (c.froms !== undefined && c.froms !== node.from?.froms) copy.from = FromNode.create(c.froms);
+  if (c.joins !== undefined && c.joins !== node.joins) copy.joins = c.joins;
+  if (c.where !== undefined) copy.where = c.where;
+  return Object.freeze(copy) as N;
 }
 
 function scopeDelete(node: DeleteQueryNode, w: Walk): OperationNode {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type ExpressionBuilder, type Kysely, sql } from "kysely";
-import { assertSql, dbSuite, plainRows, type TestDatabase } from "../_test/harness.ts";
-import { createExecutorSync } from "./mod.ts";
+import { assertSql, dbSuite, plainRows, rejection, type TestDatabase } from "../_test/harness.ts";
+import { createExecutorSync, isRawSqlRefusedError } from "./mod.ts";
 import { type DB, sqlOf, tables, tenantScope } from "./_test_helpers.ts";
 
 const suite = dbSuite<DB>(import.meta, { tables });
@@ -334,3 +334,91 @@ suite.test(
   },
   { databases: ["postgres"] }, // MERGE exists on PostgreSQL 15+ (and MSSQL); MariaDB and SQLite have none
 );
+
+// A CTE hides a table only where the database resolves the name to the CTE.
+// PostgreSQL and MariaDB resolve `posts` inside a non-recursive CTE named
+// `posts` (or inside an earlier CTE of the same WITH) to the real table, so
+// it is scoped there; SQLite refuses such a self-reference as circular, so
+// it runs there only to show the database refusing it.
+for (
+  const c of [
+    {
+      name: "a CTE named after a scoped table: the table its body reads is scoped",
+      query: (db: Kysely<DB>) =>
+        db.with("posts", (qb) => qb.selectFrom("posts").select(["id", "title"])).selectFrom("posts").select("title")
+          .orderBy("title"),
+      sql: 'with "posts" as (select "id", "title" from "posts" where "posts"."tenant_id" = ?) select "title" ' +
+        'from "posts" order by "title"',
+    },
+    {
+      name: "a CTE's body does not see the CTEs defined after it",
+      query: (db: Kysely<DB>) =>
+        // deno-lint-ignore no-explicit-any
+        (db.with("x", (qb) => qb.selectFrom("posts").select("title")) as Kysely<any>)
+          .with("posts", (qb) => qb.selectFrom("x").select("title")).selectFrom("posts").select("title")
+          .orderBy("title"),
+      sql: 'with "x" as (select "title" from "posts" where "posts"."tenant_id" = ?), "posts" as (select "title" ' +
+        'from "x") select "title" from "posts" order by "title"',
+    },
+  ]
+) {
+  suite.test(`row scope: ${c.name}`, async (ctx) => {
+    const query = c.query(createExecutorSync(ctx.db, [tenantScope]));
+    assertSql(ctx, query, sqlOf(c.sql, [1]));
+    if (ctx.database === "sqlite") {
+      const error = await rejection(query.execute());
+      assert.match(String(error), /circular reference: posts/);
+      return;
+    }
+    assert.deepEqual(plainRows(await query.execute()), [{ title: "a1" }, { title: "x" }]);
+  });
+}
+
+suite.test("row scope: under WITH RECURSIVE, a CTE named later is read as a table inside an earlier body", async (ctx) => {
+  // `posts` inside `a` names a CTE defined after it. PostgreSQL, MariaDB
+  // 10.11 and SQLite resolve it to that CTE; MySQL 8 lets a CTE see only
+  // itself and earlier ones, so there it would be the real table. The walk
+  // takes the cautious reading and scopes it as the table: where the
+  // database reads the CTE, the scope names a column the CTE lacks and the
+  // query fails; nowhere does it read the table unscoped.
+  const executor = createExecutorSync(ctx.db, [tenantScope]);
+  // deno-lint-ignore no-explicit-any
+  const query = (executor.withRecursive("a", (qb) => qb.selectFrom("posts").select("title")) as Kysely<any>)
+    .with("posts", (qb) => qb.selectFrom("users").select("name as title")).selectFrom("a").select("title");
+  assertSql(
+    ctx,
+    query,
+    sqlOf(
+      'with recursive "a" as (select "title" from "posts" where "posts"."tenant_id" = ?), "posts" as ' +
+        '(select "name" as "title" from "users" where "users"."tenant_id" = ?) select "title" from "a"',
+      [1, 1],
+    ),
+  );
+  const error = await rejection(query.execute());
+  assert.match(String(error), /tenant_id/);
+});
+
+suite.test("row scope: a raw SQL SET target is raw SQL, refused by a plugin that refuses raw SQL", async (ctx) => {
+  const strict = createExecutorSync(ctx.db, [{ ...tenantScope, name: "strict", rawSql: "refuse" }]);
+  const before = await titles(ctx.db);
+  for (
+    const attempt of [
+      () => strict.updateTable("posts").set(sql`tenant_id`, 2).execute(),
+      () => strict.updateTable("posts").set(sql.ref("tenant_id"), 2).execute(),
+      () => strict.transaction().execute((trx) => trx.updateTable("posts").set(sql`title`, "z").execute()),
+    ]
+  ) {
+    const error = await rejection(attempt());
+    assert.ok(isRawSqlRefusedError(error), String(error));
+  }
+  assert.deepEqual(await titles(ctx.db), before);
+  // Named columns, in either form, are not raw.
+  const named = strict.updateTable("posts").set("title", "z").where("title", "=", "a1");
+  assertSql(
+    ctx,
+    named,
+    sqlOf('update "posts" set "title" = ? where "title" = ? and "posts"."tenant_id" = ?', ["z", "a1", 1]),
+  );
+  await named.execute();
+  assert.deepEqual(await titles(ctx.db), ["b1", "x", "y", "z"]);
+});
