@@ -1,11 +1,16 @@
 import {
+  AliasNode,
+  ColumnNode,
+  type ColumnUpdateNode,
   type CompiledQuery,
   createQueryId,
   type DeleteQueryNode,
+  IdentifierNode,
   type InsertQueryNode,
   type OperationNode,
   type PrimitiveValueListNode,
   type QueryResult,
+  ReferenceNode,
   ReturningNode,
   type RootOperationNode,
   SelectionNode,
@@ -19,7 +24,8 @@ import {
 } from "kysely";
 import type { AnyKysely, KyseraPlugin, WriteExecution } from "../../executor/mod.ts";
 import { type DialectName, getDialect } from "../../core/mod.ts";
-import { type AuditOperation, type AuditReader, auditReader } from "./audit_reader.ts";
+import { type AuditEntry, type AuditOperation, type AuditReader, auditReader } from "./audit_reader.ts";
+import { UnauditableWriteError } from "./errors.ts";
 import { toJson } from "./_json.ts";
 
 /** Options of {@linkcode auditPlugin}. */
@@ -43,8 +49,30 @@ export interface AuditOptions {
   readonly actor?: () => string | null;
   /** Extra data stored with every audit row of the current call. @default () => ({}) */
   readonly metadata?: () => object;
-  /** The tenant of the current call. @default () => null */
-  readonly tenant?: () => string | number | null;
+  /**
+   * The tenant an audit row belongs to (stored as text in `tenant_id`),
+   * called once per audit row with the audited row (after the change; before
+   * it, for a delete) and its table. Return the row's tenant column
+   * (`(row) => row.tenant_id`) so that every audit row carries the tenant of
+   * the data it records, even when a system context writes several tenants'
+   * rows; or the context's tenant (`() => rlsContext.getTenantId() ?? null`)
+   * for tables without one. Under row-level security the audit table is
+   * then filtered on `tenant_id` like any other table (see
+   * {@linkcode auditReader}).
+   * @default () => null
+   */
+  readonly tenant?: (row: Readonly<Record<string, unknown>>, table: string) => string | number | null | undefined;
+  /**
+   * Secret columns that never reach the audit table: one list for every
+   * audited table, or lists per table. A redacted column is left out of
+   * `old_values` and `new_values` (no placeholder a restore could write
+   * back), while `changed_fields` still names it when it changed. A restore
+   * therefore leaves it alone: an update keeps its current value, a
+   * re-inserted row gets the column's default. A primary key column cannot
+   * be redacted.
+   * @default []
+   */
+  readonly redact?: readonly string[] | Readonly<Record<string, readonly string[]>>;
   /** The clock for `changed_at`. @default () => new Date() */
   readonly clock?: () => Date;
 }
@@ -55,10 +83,14 @@ export interface AuditPlugin extends KyseraPlugin {
   extendRepository(repository: object): AuditRepositoryMethods;
 }
 
-/** Methods the audit plugin adds to a repository (config form: `tableName`, `executor`). */
+/**
+ * Methods the audit plugin adds to a repository (config form: `tableName`,
+ * `executor`). They read through the repository's executor (or
+ * transaction), so row-level security on the audit table applies to them.
+ */
 export interface AuditRepositoryMethods {
   /** The audit entries of one row of this repository's table, oldest first. */
-  getAuditHistory(id: unknown): Promise<import("./audit_reader.ts").AuditEntry[]>;
+  getAuditHistory(id: unknown): Promise<AuditEntry[]>;
   /** The row as it was at `time` (`undefined` if it did not exist). */
   asOf(id: unknown, time: Date): Promise<Record<string, unknown> | undefined>;
   /** Restores a row from an audit entry (see {@linkcode AuditReader.restoreFromAudit}). */
@@ -85,6 +117,48 @@ export function entityIdOf(pk: readonly string[], row: Row): string {
   return toJson(key)!;
 }
 
+const NO_COLUMNS: ReadonlySet<string> = new Set();
+
+/** The redacted columns of each table, checked against the primary keys once. */
+function redactionOf(options: AuditOptions): (table: string) => ReadonlySet<string> {
+  const option = options.redact;
+  if (option === undefined) return () => NO_COLUMNS;
+  const check = (table: string | undefined, columns: readonly string[]): ReadonlySet<string> => {
+    if (!Array.isArray(columns)) {
+      throw new TypeError(
+        `Cannot create the audit plugin: 'redact' must list column names: current value is ${JSON.stringify(columns)}`,
+      );
+    }
+    const keys = table === undefined
+      ? [
+        ...primaryKeyOf(options.primaryKey, ""),
+        ...(typeof options.primaryKey === "object" && !Array.isArray(options.primaryKey)
+          ? Object.values(options.primaryKey as Record<string, string | readonly string[]>).flat()
+          : []),
+      ]
+      : primaryKeyOf(options.primaryKey, table);
+    for (const column of columns) {
+      if (keys.includes(column)) {
+        throw new TypeError(
+          `Cannot create the audit plugin: a primary key column cannot be redacted: current value is '${column}'${
+            table === undefined ? "" : ` of '${table}'`
+          }`,
+        );
+      }
+    }
+    return new Set(columns);
+  };
+  if (Array.isArray(option)) {
+    const all = check(undefined, option as readonly string[]);
+    return () => all;
+  }
+  const perTable = new Map<string, ReadonlySet<string>>();
+  for (const [table, columns] of Object.entries(option as Readonly<Record<string, readonly string[]>>)) {
+    perTable.set(table, check(table, columns));
+  }
+  return (table) => perTable.get(table) ?? NO_COLUMNS;
+}
+
 /**
  * Creates the audit plugin: every INSERT, UPDATE and DELETE through the
  * executor (repository, DAL, plain builders, multi-row, upsert,
@@ -92,15 +166,26 @@ export function entityIdOf(pk: readonly string[], row: Row): string {
  * on the write's own connection and transaction. A lone write gets an
  * implicit transaction; inside a transaction the plugin uses a savepoint, so
  * a failed audit insert undoes the write and fails it. Old rows are read in
- * one `SELECT ... FOR UPDATE` (PostgreSQL, MariaDB) before the write, new
- * rows come from `RETURNING` (inserts) or one `SELECT` after (updates), and
- * the audit rows are inserted in one statement. Create the table first with
+ * one `SELECT ... FOR UPDATE` (PostgreSQL, MariaDB) before the write; new
+ * rows come from `RETURNING` (inserts everywhere, updates on PostgreSQL and
+ * SQLite) or from one `SELECT` after the write (updates on MariaDB); the
+ * audit rows are inserted in one statement. Create the table first with
  * {@linkcode createAuditTable}; nothing is created for you.
  *
- * `REPLACE` and `MERGE` statements are not audited yet.
+ * Writes the plugin cannot record exactly are refused with
+ * {@linkcode UnauditableWriteError} before any SQL is sent: `REPLACE` and
+ * `MERGE` into an audited table, and on MariaDB/MySQL an `UPDATE` that sets
+ * a primary key column to an SQL expression.
  *
- * @param options What to audit and where the actor, tenant and metadata come from.
+ * Secret columns listed in `redact` never reach the audit table. Under
+ * row-level security, `tenant` puts the tenant on every audit row, and the
+ * RLS schema filters the audit table with `filter("read",
+ * auditTenantFilter())`, so each tenant reads only its own audit rows (see
+ * {@linkcode auditReader} and {@linkcode auditTenantFilter}).
+ *
+ * @param options What to audit, what to leave out, and where the actor, tenant and metadata come from.
  * @returns The plugin, to pass to `createExecutor` or `createORM`.
+ * @throws {TypeError} When `redact` names a primary key column.
  *
  * @example Auditing a builder update
  * ```ts
@@ -125,14 +210,43 @@ export function entityIdOf(pk: readonly string[], row: Row): string {
  * // [["insert", ["id", "title"]], ["update", ["title"]]]
  * await db.destroy();
  * ```
+ *
+ * @example Redacting a secret column
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync } from "@kysera/kysera/executor";
+ * import { auditPlugin, auditReader, createAuditTable } from "@kysera/kysera/audit";
+ *
+ * // deno-lint-ignore no-explicit-any
+ * const db = new Kysely<any>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await createAuditTable(db);
+ * await db.schema.createTable("users").addColumn("id", "integer", (c) => c.primaryKey())
+ *   .addColumn("email", "text").addColumn("password_hash", "text").execute();
+ * const executor = createExecutorSync(db, [auditPlugin({ redact: { users: ["password_hash"] } })]);
+ * await executor.insertInto("users").values({ id: 1, email: "a@x.io", password_hash: "h1" }).execute();
+ * await executor.updateTable("users").set({ password_hash: "h2" }).where("id", "=", 1).execute();
+ * const [, changed] = await auditReader(db).getAuditHistory("users", 1);
+ * console.log(changed?.changedFields, changed?.newValues);
+ * // ["password_hash"] { id: 1, email: "a@x.io" }
+ * await db.destroy();
+ * ```
  */
 export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
   const auditTable = options.table ?? "audit_logs";
   const only = options.tables === undefined ? undefined : new Set(options.tables);
   const excluded = new Set([...(options.excludeTables ?? []), auditTable]);
-  const captureOld = options.captureOldValues ?? true;
-  const captureNew = options.captureNewValues ?? true;
+  const redactedIn = redactionOf(options);
   const clock = options.clock ?? (() => new Date());
+  const settings: Settings = {
+    auditTable,
+    captureOld: options.captureOldValues ?? true,
+    captureNew: options.captureNewValues ?? true,
+    tenant: options.tenant,
+  };
 
   const audited = (table: string | undefined): table is string =>
     table !== undefined && !excluded.has(table) && (only === undefined || only.has(table));
@@ -144,37 +258,63 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
     const { table, rawDb } = execution;
     const node = execution.query.query as RootOperationNode;
     const kind = node.kind;
-    if (
-      !audited(table) ||
-      (kind !== "InsertQueryNode" && kind !== "UpdateQueryNode" && kind !== "DeleteQueryNode") ||
-      (kind === "InsertQueryNode" && (node as InsertQueryNode).replace === true)
-    ) {
-      return await next();
-    }
+    if (!audited(table)) return await next();
     const dialect = getDialect(rawDb);
     const pk = primaryKeyOf(options.primaryKey, table);
+    // Refused before anything is sent: nothing to undo.
+    if (kind === "MergeQueryNode") {
+      throw new UnauditableWriteError(
+        "merge",
+        table,
+        "the rows a MERGE inserts cannot be read back; use INSERT ... ON CONFLICT, UPDATE and DELETE",
+      );
+    }
+    if (kind === "InsertQueryNode" && (node as InsertQueryNode).replace === true) {
+      throw new UnauditableWriteError(
+        "replace",
+        table,
+        "REPLACE deletes every row that conflicts on any unique key unseen; use an upsert (ON DUPLICATE KEY UPDATE / ON CONFLICT)",
+      );
+    }
+    if (kind !== "InsertQueryNode" && kind !== "UpdateQueryNode" && kind !== "DeleteQueryNode") return await next();
+    if (
+      kind === "UpdateQueryNode" && dialect === "mysql" &&
+      keyUpdates(node as UpdateQueryNode, pk).expressions.length > 0
+    ) {
+      throw new UnauditableWriteError(
+        "update",
+        table,
+        "MariaDB/MySQL has no UPDATE ... RETURNING to find rows whose primary key an SQL expression sets; set the key to a value",
+      );
+    }
     const context = {
       actor: options.actor?.() ?? null,
-      tenant: options.tenant?.() ?? null,
       metadata: options.metadata?.() ?? null,
       at: clock(),
     };
-    const tx = await openScope(rawDb, dialect);
+    const scope = await openScope(execution, dialect);
     try {
       let entries: Entry[];
       let result: QueryResult<unknown>;
       if (kind === "InsertQueryNode") {
         ({ entries, result } = await auditInsert(execution, node as InsertQueryNode, pk, dialect, next));
       } else if (kind === "UpdateQueryNode") {
-        ({ entries, result } = await auditUpdate(execution, node as UpdateQueryNode, pk, dialect, next));
+        ({ entries, result } = await (dialect === "mysql" ? auditUpdateAfter : auditUpdateReturning)(
+          execution,
+          node as UpdateQueryNode,
+          table,
+          pk,
+          dialect,
+          next,
+        ));
       } else {
-        ({ entries, result } = await auditDelete(execution, node as DeleteQueryNode, dialect, next));
+        ({ entries, result } = await auditDelete(execution, node as DeleteQueryNode, pk, dialect, next));
       }
-      await writeEntries(rawDb, auditTable, table, pk, dialect, entries, context, captureOld, captureNew);
-      await tx.commit();
+      await writeEntries(rawDb, settings, table, pk, redactedIn(table), dialect, entries, context);
+      await scope.commit();
       return result;
     } catch (error) {
-      await tx.rollback().catch(() => {});
+      await scope.rollback().catch(() => {});
       throw error;
     }
   }
@@ -206,6 +346,13 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
   } satisfies AuditPlugin;
 }
 
+interface Settings {
+  readonly auditTable: string;
+  readonly captureOld: boolean;
+  readonly captureNew: boolean;
+  readonly tenant: AuditOptions["tenant"];
+}
+
 interface Entry {
   readonly operation: AuditOperation;
   readonly old: Row | undefined;
@@ -218,50 +365,32 @@ interface Scope {
 }
 
 const SAVEPOINT = "kysera_audit";
+const BEGIN: Record<DialectName, string> = {
+  sqlite: "begin immediate",
+  postgres: "begin",
+  mysql: "start transaction",
+  mssql: "begin transaction",
+};
 
 /**
- * Opens an implicit transaction for a lone write, or a savepoint inside an
- * open one. The probe differs per dialect: SQLite refuses `BEGIN` inside a
- * transaction, PostgreSQL refuses `SAVEPOINT` outside one, MariaDB reports
- * `@@in_transaction`.
+ * Opens an implicit transaction for a lone write, or a savepoint inside the
+ * transaction the write runs in (as the executor tracks it), so the write
+ * and its audit rows commit or roll back together.
  */
-async function openScope(db: AnyKysely, dialect: DialectName): Promise<Scope> {
-  const run = async (text: string) => void await sql.raw(text).execute(db);
-  const transaction: Scope = { commit: () => run("commit"), rollback: () => run("rollback") };
-  const savepoint: Scope = {
-    commit: () => run(`release savepoint ${SAVEPOINT}`),
-    rollback: async () => {
-      await run(`rollback to savepoint ${SAVEPOINT}`);
-      await run(`release savepoint ${SAVEPOINT}`);
-    },
-  };
-  if (dialect === "sqlite") {
-    try {
-      await run("begin immediate");
-      return transaction;
-    } catch (error) {
-      if (!/within a transaction/i.test(String((error as Error)?.message))) throw error;
-      await run(`savepoint ${SAVEPOINT}`);
-      return savepoint;
-    }
-  }
-  if (dialect === "postgres") {
-    try {
-      await run(`savepoint ${SAVEPOINT}`);
-      return savepoint;
-    } catch (error) {
-      if ((error as { code?: string })?.code !== "25P01") throw error;
-      await run("begin");
-      return transaction;
-    }
-  }
-  const { rows } = await sql<{ t: number | string }>`select @@in_transaction as t`.execute(db);
-  if (Number(rows[0]?.t) === 1) {
+async function openScope(execution: WriteExecution, dialect: DialectName): Promise<Scope> {
+  const run = async (text: string) => void await sql.raw(text).execute(execution.rawDb);
+  if (execution.inTransaction) {
     await run(`savepoint ${SAVEPOINT}`);
-    return savepoint;
+    return {
+      commit: () => run(`release savepoint ${SAVEPOINT}`),
+      rollback: async () => {
+        await run(`rollback to savepoint ${SAVEPOINT}`);
+        await run(`release savepoint ${SAVEPOINT}`);
+      },
+    };
   }
-  await run("start transaction");
-  return transaction;
+  await run(BEGIN[dialect]);
+  return { commit: () => run("commit"), rollback: () => run("rollback") };
 }
 
 async function runNode(db: AnyKysely, node: RootOperationNode): Promise<Row[]> {
@@ -269,26 +398,40 @@ async function runNode(db: AnyKysely, node: RootOperationNode): Promise<Row[]> {
   return (await db.executeQuery<Row>(compiled)).rows.map((r) => ({ ...r }));
 }
 
+/** The name a target item is referred to by: its alias, or the table's name. */
+function referenceName(target: OperationNode): string {
+  return target.kind === "AliasNode"
+    ? (target as unknown as { alias: { name: string } }).alias.name
+    : (target as TableNode).table.identifier.name;
+}
+
 function selectOld(
   target: OperationNode,
   from: readonly OperationNode[],
   rest: Partial<SelectQueryNode>,
   dialect: DialectName,
+  extra: readonly SelectionNode[] = [],
 ): SelectQueryNode {
-  const name = target.kind === "AliasNode"
-    ? (target as unknown as { alias: { name: string } }).alias.name
-    : (target as TableNode).table.identifier.name;
   const base = SelectQueryNode.createFrom([target, ...from]);
   return Object.freeze({
     ...base,
     ...rest,
-    selections: Object.freeze([SelectionNode.createSelectAllFromTable(TableNode.create(name))]),
+    selections: Object.freeze([
+      SelectionNode.createSelectAllFromTable(TableNode.create(referenceName(target))),
+      ...extra,
+    ]),
     ...(dialect === "sqlite" ? {} : { endModifiers: Object.freeze([SelectModifierNode.create("ForUpdate")]) }),
   });
 }
 
 function targetTableNode(target: OperationNode): TableNode {
   return (target.kind === "AliasNode" ? (target as unknown as { node: TableNode }).node : target) as TableNode;
+}
+
+function updateTarget(node: UpdateQueryNode): OperationNode {
+  return node.table?.kind === "ListNode"
+    ? (node.table as unknown as { items: readonly OperationNode[] }).items[0]!
+    : node.table!;
 }
 
 async function selectByKeys(
@@ -310,36 +453,157 @@ async function selectByKeys(
 
 const keyString = (pk: readonly string[], row: Row): string => pk.map((c) => String(row[c])).join("\u0000");
 
-async function auditUpdate(
+/** The column an UPDATE's SET item writes (`set({ "p.id": ... })` names it through a reference). */
+function updatedColumn(update: ColumnUpdateNode): string | undefined {
+  const column = update.column as OperationNode;
+  if (column.kind === "ColumnNode") return (column as ColumnNode).column.name;
+  if (column.kind === "ReferenceNode") {
+    const inner = (column as ReferenceNode).column;
+    return inner.kind === "ColumnNode" ? (inner as ColumnNode).column.name : undefined;
+  }
+  return undefined;
+}
+
+/** The primary key columns an UPDATE sets: to values, and to SQL expressions. */
+function keyUpdates(
+  node: UpdateQueryNode,
+  pk: readonly string[],
+): { values: Row; expressions: (readonly [string, OperationNode])[] } {
+  const values: Row = {};
+  const expressions: (readonly [string, OperationNode])[] = [];
+  for (const u of node.updates ?? []) {
+    const column = updatedColumn(u);
+    if (column === undefined || !pk.includes(column)) continue;
+    if (u.value.kind === "ValueNode") values[column] = (u.value as unknown as { value: unknown }).value;
+    else expressions.push([column, u.value]);
+  }
+  return { values, expressions };
+}
+
+/**
+ * MariaDB/MySQL: old rows locked and read before, new rows read by key
+ * after (a primary key set to a value moves the row to that key; one set to
+ * an expression was refused before).
+ */
+async function auditUpdateAfter(
   execution: WriteExecution,
   node: UpdateQueryNode,
+  _table: string,
   pk: readonly string[],
   dialect: DialectName,
   next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
 ): Promise<{ entries: Entry[]; result: QueryResult<unknown> }> {
-  const target = node.table?.kind === "ListNode"
-    ? (node.table as unknown as { items: readonly OperationNode[] }).items[0]!
-    : node.table!;
-  const oldRows = await runNode(
-    execution.rawDb,
-    selectOld(target, node.from?.froms ?? [], clausesOf(node), dialect),
+  const target = updateTarget(node);
+  const oldRows = distinct(
+    pk,
+    await runNode(execution.rawDb, selectOld(target, node.from?.froms ?? [], clausesOf(node), dialect)),
   );
   const result = await next();
   if (oldRows.length === 0) return { entries: [], result };
-  // A SET of the primary key moves the row: find it by its new key.
-  const setKey: Row = {};
-  for (const u of node.updates ?? []) {
-    const column = (u.column as { column?: { name: string } }).column?.name;
-    if (column !== undefined && pk.includes(column) && u.value.kind === "ValueNode") {
-      setKey[column] = (u.value as unknown as { value: unknown }).value;
-    }
-  }
-  const newKeys = oldRows.map((r) => ({ ...r, ...setKey }));
+  const { values } = keyUpdates(node, pk);
+  const newKeys = oldRows.map((r) => ({ ...r, ...values }));
   const newRows = await selectByKeys(execution.rawDb, targetTableNode(target), pk, newKeys);
   const byKey = new Map(newRows.map((r) => [keyString(pk, r), r]));
   return {
     entries: oldRows.map((old, i) => ({ operation: "update", old, new: byKey.get(keyString(pk, newKeys[i]!)) })),
     result,
+  };
+}
+
+const NEW_KEY = "__kysera_audit_key_";
+const RETURNED = "__kysera_audit_";
+
+/**
+ * PostgreSQL and SQLite: old rows locked and read before (with the new
+ * value of every primary key column the SET computes, evaluated on the old
+ * row as the UPDATE does), new rows from a `RETURNING` added to the UPDATE
+ * under private aliases (so the caller's own `RETURNING`, whatever it names
+ * its outputs, is untouched), paired with the old rows by their new keys.
+ */
+async function auditUpdateReturning(
+  execution: WriteExecution,
+  node: UpdateQueryNode,
+  table: string,
+  pk: readonly string[],
+  dialect: DialectName,
+  next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
+): Promise<{ entries: Entry[]; result: QueryResult<unknown> }> {
+  const target = updateTarget(node);
+  const { values, expressions } = keyUpdates(node, pk);
+  const extra = expressions.map(([, expression], i) =>
+    SelectionNode.create(AliasNode.create(expression, IdentifierNode.create(`${NEW_KEY}${i}`)))
+  );
+  const selected = distinct(
+    pk,
+    await runNode(execution.rawDb, selectOld(target, node.from?.froms ?? [], clausesOf(node), dialect, extra)),
+  );
+  if (selected.length === 0) return { entries: [], result: await next() };
+  const oldRows: Row[] = [];
+  const newKeys: Row[] = [];
+  for (const row of selected) {
+    const key: Row = { ...row, ...values };
+    expressions.forEach(([column], i) => {
+      key[column] = row[`${NEW_KEY}${i}`];
+      delete row[`${NEW_KEY}${i}`];
+    });
+    oldRows.push(row);
+    newKeys.push(key);
+  }
+  // SQLite's RETURNING names the target's columns unqualified (it cannot use an alias).
+  const owner = dialect === "sqlite" ? undefined : TableNode.create(referenceName(target));
+  const columns = Object.keys(oldRows[0]!);
+  const userSelections = node.returning?.selections;
+  const returning = ReturningNode.create([
+    ...(userSelections ?? []),
+    ...columns.map((c) =>
+      SelectionNode.create(
+        AliasNode.create(
+          owner === undefined ? ColumnNode.create(c) : ReferenceNode.create(ColumnNode.create(c), owner),
+          IdentifierNode.create(`${RETURNED}${c}`),
+        ),
+      )
+    ),
+  ]);
+  const amended: UpdateQueryNode = Object.freeze({ ...node, returning });
+  const raw = await next(execution.rawDb.getExecutor().compileQuery(amended, execution.query.queryId));
+  const newRows: Row[] = [];
+  const userRows: Row[] = [];
+  for (const r of raw.rows as Row[]) {
+    const mine: Row = {};
+    const theirs: Row = {};
+    for (const [name, value] of Object.entries(r)) {
+      if (name.startsWith(RETURNED)) mine[name.slice(RETURNED.length)] = value;
+      else theirs[name] = value;
+    }
+    newRows.push(mine);
+    userRows.push(theirs);
+  }
+  const byKey = new Map(newRows.map((r) => [keyString(pk, r), r]));
+  const paired = new Set<Row>();
+  const entries: Entry[] = oldRows.map((old, i) => {
+    let now = byKey.get(keyString(pk, newKeys[i]!));
+    if (now === undefined && oldRows.length === 1 && newRows.length === 1) now = newRows[0];
+    if (now === undefined) {
+      // Rolled back with the write by the caller's scope.
+      throw new UnauditableWriteError(
+        "update",
+        table,
+        "the updated rows could not be matched to the rows read before (a primary key set by a volatile expression?)",
+      );
+    }
+    paired.add(now);
+    return { operation: "update", old, new: now };
+  });
+  // A row that became visible to the UPDATE after the locking read (READ COMMITTED): audited, old values unknown.
+  for (const now of newRows) if (!paired.has(now)) entries.push({ operation: "update", old: undefined, new: now });
+  const numAffectedRows = raw.numAffectedRows ?? BigInt(raw.rows.length);
+  return {
+    entries,
+    result: {
+      numAffectedRows,
+      ...(raw.numChangedRows === undefined ? {} : { numChangedRows: raw.numChangedRows }),
+      rows: userSelections === undefined ? [] : userRows,
+    },
   };
 }
 
@@ -354,16 +618,31 @@ function clausesOf(node: UpdateQueryNode | DeleteQueryNode) {
   };
 }
 
+/** One row per key: a join can match a target row more than once, the write changes it once. */
+function distinct(pk: readonly string[], rows: readonly Row[]): Row[] {
+  const seen = new Set<string>();
+  return rows.filter((row) => {
+    const key = keyString(pk, row);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 async function auditDelete(
   execution: WriteExecution,
   node: DeleteQueryNode,
+  pk: readonly string[],
   dialect: DialectName,
   next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
 ): Promise<{ entries: Entry[]; result: QueryResult<unknown> }> {
   const [target, ...others] = node.from.froms;
-  const oldRows = await runNode(
-    execution.rawDb,
-    selectOld(target!, [...others, ...(node.using?.tables ?? [])], clausesOf(node), dialect),
+  const oldRows = distinct(
+    pk,
+    await runNode(
+      execution.rawDb,
+      selectOld(target!, [...others, ...(node.using?.tables ?? [])], clausesOf(node), dialect),
+    ),
   );
   const result = await next();
   return { entries: oldRows.map((old) => ({ operation: "delete", old, new: undefined })), result };
@@ -415,12 +694,12 @@ async function auditInsert(
     ) continue;
     entries.push({ operation: old === undefined ? "insert" : "update", old, new: row });
   }
-  const result = userRows(raw, rows, userSelections, pk, dialect);
+  const result = insertResult(raw, rows, userSelections, pk, dialect);
   return { entries, result };
 }
 
-/** The result the caller's statement would have given without the added `RETURNING *`. */
-function userRows(
+/** The result the caller's INSERT would have given without the added `RETURNING *`. */
+function insertResult(
   raw: QueryResult<unknown>,
   rows: Row[],
   selections: readonly SelectionNode[] | undefined,
@@ -469,34 +748,46 @@ function changedFields(old: Row | undefined, now: Row | undefined): string[] {
   return Object.keys(now).filter((k) => toJson(old[k]) !== toJson(now[k]));
 }
 
+/** JSON of a row without its redacted columns. */
+function stored(row: Row | undefined, redacted: ReadonlySet<string>): string | null {
+  if (row === undefined || redacted.size === 0) return toJson(row);
+  const kept: Row = {};
+  for (const [column, value] of Object.entries(row)) if (!redacted.has(column)) kept[column] = value;
+  return toJson(kept);
+}
+
 const CHUNK = 2000;
 
 async function writeEntries(
   db: AnyKysely,
-  auditTable: string,
+  settings: Settings,
   table: string,
   pk: readonly string[],
+  redacted: ReadonlySet<string>,
   dialect: DialectName,
   entries: readonly Entry[],
-  context: { actor: string | null; tenant: string | number | null; metadata: object | null; at: Date },
-  captureOld: boolean,
-  captureNew: boolean,
+  context: { actor: string | null; metadata: object | null; at: Date },
 ): Promise<void> {
   if (entries.length === 0) return;
   const at = dialect === "sqlite" ? context.at.toISOString() : context.at;
-  const values = entries.map((e) => ({
-    table_name: table,
-    entity_id: entityIdOf(pk, (e.new ?? e.old)!),
-    operation: e.operation,
-    old_values: captureOld ? toJson(e.old) : null,
-    new_values: captureNew ? toJson(e.new) : null,
-    changed_fields: toJson(changedFields(e.old, e.new)),
-    actor: context.actor,
-    tenant_id: context.tenant === null ? null : String(context.tenant),
-    metadata: toJson(context.metadata ?? undefined),
-    changed_at: at,
-  }));
+  const metadata = toJson(context.metadata ?? undefined);
+  const values = entries.map((e) => {
+    const row = (e.new ?? e.old)!;
+    const tenant = settings.tenant?.(row, table) ?? null;
+    return {
+      table_name: table,
+      entity_id: entityIdOf(pk, row),
+      operation: e.operation,
+      old_values: settings.captureOld ? stored(e.old, redacted) : null,
+      new_values: settings.captureNew ? stored(e.new, redacted) : null,
+      changed_fields: toJson(changedFields(e.old, e.new)),
+      actor: context.actor,
+      tenant_id: tenant === null ? null : String(tenant),
+      metadata,
+      changed_at: at,
+    };
+  });
   for (let i = 0; i < values.length; i += CHUNK) {
-    await db.insertInto(auditTable).values(values.slice(i, i + CHUNK)).execute();
+    await db.insertInto(settings.auditTable).values(values.slice(i, i + CHUNK)).execute();
   }
 }

@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
-import { type Kysely, type KyselyPlugin, type PluginTransformQueryArgs, type RootOperationNode, sql } from "kysely";
-import { addIdColumn, dbSuite, rejection, type TestDatabase } from "../../_test/harness.ts";
+import type { CompiledQuery, DatabaseConnection, Kysely, QueryResult } from "kysely";
+import { sql } from "kysely";
+import { addIdColumn, dbSuite, plainRows, rejection, type TestDatabase } from "../../_test/harness.ts";
 import { createExecutorSync } from "../../executor/mod.ts";
-import { auditPlugin, auditReader, createAuditTable } from "./mod.ts";
+import {
+  auditPlugin,
+  auditReader,
+  createAuditTable,
+  isUnauditableWriteError,
+  type UnauditableWriteError,
+} from "./mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type DB = any;
@@ -12,6 +19,7 @@ async function tables(db: Kysely<DB>, database: TestDatabase): Promise<void> {
   await addIdColumn(db.schema.createTable("posts"), database)
     .addColumn("title", "varchar(50)", (c) => c.notNull().unique())
     .addColumn("n", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("secret", "varchar(50)")
     .execute();
   await db.schema.createTable("pairs")
     .addColumn("a", "integer", (c) => c.notNull())
@@ -19,22 +27,38 @@ async function tables(db: Kysely<DB>, database: TestDatabase): Promise<void> {
     .addColumn("v", "varchar(20)")
     .addPrimaryKeyConstraint("pairs_pk", ["a", "b"])
     .execute();
+  await db.schema.createTable("events")
+    .addColumn("id", "integer", (c) => c.primaryKey())
+    .addColumn("title", "varchar(50)")
+    .addColumn("at", database === "postgres" ? "timestamptz" : database === "mariadb" ? "datetime(3)" : "text")
+    .addColumn("label", "varchar(40)")
+    .execute();
 }
 
 const suite = dbSuite<DB>(import.meta, { tables });
 
-/** A Kysely plugin that records the SQL of every statement. */
-function recorder(): KyselyPlugin & { sql: string[] } {
-  const sql: string[] = [];
-  return {
-    sql,
-    transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-      sql.push(args.node.kind);
-      return args.node;
-    },
-    transformResult: (args) => Promise.resolve(args.result),
+/**
+ * Records the SQL of every statement sent on `db`'s connections, the
+ * plugin's own included (begin, savepoint, the locking read, the audit
+ * insert), by wrapping the driver connection class's `executeQuery` until
+ * `stop()`.
+ */
+async function recordStatements(db: Kysely<DB>): Promise<{ sql: string[]; stop(): void }> {
+  const proto = await db.getExecutor().provideConnection((c) => Promise.resolve(Object.getPrototypeOf(c)));
+  const original = proto.executeQuery as DatabaseConnection["executeQuery"];
+  const sent: string[] = [];
+  proto.executeQuery = function (this: DatabaseConnection, query: CompiledQuery): Promise<QueryResult<unknown>> {
+    sent.push(query.sql.replace(/\s+/g, " ").trim());
+    return original.call(this, query);
   };
+  return { sql: sent, stop: () => void (proto.executeQuery = original) };
 }
+
+/** The first words of each statement, enough to tell them apart. */
+const kinds = (statements: readonly string[]): string[] =>
+  statements.map((s) =>
+    s.split(" ").slice(0, s.startsWith("release") || s.startsWith("rollback to") ? 3 : 2).join(" ")
+  );
 
 const logs = async (db: Kysely<DB>) => await auditReader(db).getTableAuditLogs("posts");
 
@@ -128,20 +152,98 @@ suite.test("20 concurrent updates of one row give an unbroken chain", async (ctx
   });
 });
 
-suite.test("a bulk update of 1,000 rows costs a constant number of statements", async (ctx) => {
-  const rec = recorder();
-  const x = createExecutorSync(ctx.db.withPlugin(rec), [auditPlugin()]);
+const BEGIN: Record<TestDatabase, string> = {
+  sqlite: "begin immediate",
+  postgres: "begin",
+  mariadb: "start transaction",
+};
+const q = (ctx: { database: TestDatabase }, name: string) => ctx.database === "mariadb" ? `\`${name}\`` : `"${name}"`;
+
+suite.test("a bulk update of 1,000 rows costs the statements of a one-row update", async (ctx) => {
+  const x = createExecutorSync(ctx.db, [auditPlugin()]);
   const rows = Array.from({ length: 1000 }, (_, i) => ({ title: `t${i}` }));
   await ctx.db.insertInto("posts").values(rows).execute();
-  rec.sql.length = 0;
-  await x.updateTable("posts").set({ n: 1 }).execute();
-  const statements = rec.sql.length;
-  assert.ok(statements <= 7, `${statements} statements`);
-  assert.equal((await logs(ctx.db)).length, 1000);
-  rec.sql.length = 0;
-  await x.updateTable("posts").set({ n: 2 }).where("title", "=", "t1").execute();
-  assert.equal(rec.sql.length, statements);
-  console.log(`${ctx.database}: ${statements} statements per update (lone write, implicit transaction)`);
+  const posts = q(ctx, "posts");
+  // MariaDB has no UPDATE ... RETURNING: the new rows are read by key after the write.
+  const expected = [
+    BEGIN[ctx.database],
+    `select ${posts}.*`,
+    `update ${posts}`,
+    ...(ctx.database === "mariadb" ? ["select *"] : []),
+    "insert into",
+    "commit",
+  ];
+  const rec = await recordStatements(ctx.db);
+  try {
+    await x.updateTable("posts").set({ n: 1 }).execute();
+    assert.deepEqual(kinds(rec.sql), expected);
+    const bulk = rec.sql.length;
+    rec.sql.length = 0;
+    await x.updateTable("posts").set({ n: 2 }).where("title", "=", "t1").execute();
+    assert.deepEqual(kinds(rec.sql), expected);
+    console.log(`${ctx.database}: ${bulk} statements for 1,000 rows, ${rec.sql.length} for one`);
+  } finally {
+    rec.stop();
+  }
+  assert.equal((await logs(ctx.db)).length, 1001);
+});
+
+suite.test("a write inside a transaction is audited under a savepoint, a lone write in its own transaction", async (ctx) => {
+  const x = createExecutorSync(ctx.db, [auditPlugin()]);
+  await ctx.db.insertInto("posts").values({ title: "a" }).execute();
+  const posts = q(ctx, "posts");
+  const rec = await recordStatements(ctx.db);
+  try {
+    await x.transaction().execute(async (trx) => {
+      await trx.updateTable("posts").set({ n: 1 }).execute();
+    });
+    const inner = ["savepoint kysera_audit", `select ${posts}.*`, `update ${posts}`];
+    if (ctx.database === "mariadb") inner.push("select *");
+    inner.push("insert into", "release savepoint kysera_audit");
+    // Kysely's own begin/commit around the write; the plugin opens no transaction of its own.
+    assert.deepEqual(kinds(rec.sql).slice(1, -1), kinds(inner));
+    assert.deepEqual([rec.sql[0], rec.sql.at(-1)], ["begin", "commit"]);
+    rec.sql.length = 0;
+    await x.updateTable("posts").set({ n: 2 }).execute();
+    assert.equal(rec.sql[0], BEGIN[ctx.database]);
+    assert.equal(rec.sql.at(-1), "commit");
+  } finally {
+    rec.stop();
+  }
+  // A rollback of the outer transaction takes the audited write and its audit row with it.
+  await rejection(
+    x.transaction().execute(async (trx) => {
+      await trx.updateTable("posts").set({ n: 3 }).execute();
+      throw new Error("roll back");
+    }),
+  );
+  assert.deepEqual(plainRows(await ctx.db.selectFrom("posts").select("n").execute()), [{ n: 2 }]);
+  assert.deepEqual((await logs(ctx.db)).map((e) => e.newValues?.n), [1, 2]);
+});
+
+suite.test("a failed write leaves neither data nor an audit row, alone or inside a transaction", async (ctx) => {
+  const x = createExecutorSync(ctx.db, [auditPlugin()]);
+  await ctx.db.insertInto("posts").values([{ title: "a" }, { title: "b" }]).execute();
+  const before = plainRows(await ctx.db.selectFrom("posts").selectAll().orderBy("id").execute());
+  // A unique violation: the UPDATE itself fails after the locking read.
+  await rejection(x.updateTable("posts").set({ title: "a" }).where("title", "=", "b").execute());
+  await rejection(x.insertInto("posts").values([{ title: "c" }, { title: "a" }]).execute());
+  await rejection(x.deleteFrom("missing_table").execute());
+  assert.deepEqual(plainRows(await ctx.db.selectFrom("posts").selectAll().orderBy("id").execute()), before);
+  assert.equal((await logs(ctx.db)).length, 0);
+  // Inside a transaction the savepoint is rolled back and the transaction goes on (PostgreSQL would refuse
+  // every later statement of an aborted transaction).
+  await x.transaction().execute(async (trx) => {
+    await rejection(trx.updateTable("posts").set({ title: "a" }).where("title", "=", "b").execute());
+    await trx.updateTable("posts").set({ n: 7 }).where("title", "=", "b").execute();
+  });
+  const after = plainRows(await ctx.db.selectFrom("posts").select(["title", "n"]).orderBy("id").execute());
+  assert.deepEqual(after, [{ title: "a", n: 0 }, { title: "b", n: 7 }]);
+  assert.deepEqual((await logs(ctx.db)).map((e) => [e.operation, e.oldValues?.title, e.newValues?.n]), [[
+    "update",
+    "b",
+    7,
+  ]]);
 });
 
 suite.test("restore and as-of round-trip, composite keys, and restore refuses a changed row", async (ctx) => {
@@ -162,10 +264,184 @@ suite.test("restore and as-of round-trip, composite keys, and restore refuses a 
   assert.equal(after.length, 3);
   // The row changed since entry 2 (the restore): refused unless forced.
   await rejection(reader.restoreFromAudit(history[1]!.id));
+  // Inside the caller's transaction, the restore runs in it (and rolls back with it).
+  const rolledBack = await rejection(
+    x.transaction().execute(async (trx) => {
+      await auditReader(trx, { primaryKey: { pairs: ["a", "b"] } }).restoreFromAudit(history[0]!.id, { force: true });
+      assert.equal(
+        (await trx.selectFrom("pairs").select("v").where("a", "=", 1).where("b", "=", 1).executeTakeFirst())?.v,
+        undefined,
+      );
+      throw new Error("roll back");
+    }),
+  );
+  assert.equal((rolledBack as Error).message, "roll back");
+  assert.equal(await value(), "one");
   await reader.restoreFromAudit(history[1]!.id, { force: true });
   assert.equal(await value(), "one");
   await x.deleteFrom("pairs").where("b", "=", 2).execute();
   const deleted = (await reader.getAuditHistory("pairs", { a: 1, b: 2 })).at(-1)!;
   await reader.restoreFromAudit(deleted.id);
   assert.equal((await ctx.db.selectFrom("pairs").select("v").where("b", "=", 2).executeTakeFirst())?.v, "x");
+});
+
+suite.test("redacted columns never reach the audit table, changed_fields names them, restore keeps the real value", async (ctx) => {
+  const x = createExecutorSync(ctx.db, [auditPlugin({ redact: { posts: ["secret"] } })]);
+  const reader = auditReader(x);
+  await x.insertInto("posts").values({ title: "a", secret: "S1-hunter2" }).execute();
+  await x.updateTable("posts").set({ secret: "S2-hunter3", n: 1 }).where("title", "=", "a").execute();
+  await x.updateTable("posts").set({ title: "b" }).where("title", "=", "a").execute();
+  const id = (await ctx.db.selectFrom("posts").select("id").executeTakeFirstOrThrow()).id;
+  let history = await reader.getAuditHistory("posts", id);
+  assert.deepEqual(history.map((e) => [e.operation, [...e.changedFields].sort()]), [
+    ["insert", ["id", "n", "secret", "title"]],
+    ["update", ["n", "secret"]],
+    ["update", ["title"]],
+  ]);
+  assert.ok(
+    history.every((e) => !Object.hasOwn(e.oldValues ?? {}, "secret") && !Object.hasOwn(e.newValues ?? {}, "secret")),
+  );
+  assert.deepEqual(history[1]!.newValues, { id, title: "a", n: 1 });
+
+  // Restore of the title change: the secret is not in the entry, so it keeps its real value.
+  await reader.restoreFromAudit(history[2]!.id);
+  const row = async () =>
+    await ctx.db.selectFrom("posts").select(["title", "n", "secret"]).where("id", "=", id).executeTakeFirst();
+  assert.deepEqual({ ...await row() }, { title: "a", n: 1, secret: "S2-hunter3" });
+  // Restore of a deleted row re-inserts it with the redacted column at its default.
+  await x.deleteFrom("posts").where("id", "=", id).execute();
+  history = await reader.getAuditHistory("posts", id);
+  assert.deepEqual(history.map((e) => e.operation), ["insert", "update", "update", "update", "delete"]);
+  await reader.restoreFromAudit(history.at(-1)!.id);
+  assert.deepEqual({ ...await row() }, { title: "a", n: 1, secret: null });
+
+  // One list for every table.
+  const everywhere = createExecutorSync(ctx.db, [auditPlugin({ redact: ["secret", "v"] })]);
+  await everywhere.insertInto("posts").values({ title: "c", secret: "S3-hunter4" }).execute();
+  await everywhere.insertInto("pairs").values({ a: 1, b: 1, v: "S4-hunter5" }).execute();
+
+  const all = await ctx.db.selectFrom("audit_logs").selectAll().execute();
+  assert.equal(all.length, 8); // 3 writes, 2 restores, 1 delete on posts; one insert each in posts and pairs
+  const stored = JSON.stringify(all);
+  for (const secret of ["S1-hunter2", "S2-hunter3", "S3-hunter4", "S4-hunter5"]) {
+    assert.ok(!stored.includes(secret), `${secret} is in the audit table`);
+  }
+  assert.ok(stored.includes("secret"), "changed_fields names the redacted column");
+
+  assert.throws(() => auditPlugin({ redact: ["id"] }), TypeError);
+  assert.throws(() => auditPlugin({ redact: { pairs: ["b"] }, primaryKey: { pairs: ["a", "b"] } }), TypeError);
+});
+
+suite.test("REPLACE and MERGE into an audited table are refused before any SQL is sent", async (ctx) => {
+  // `pairs` is not audited: the same statements run there, on the databases that have them.
+  const x = createExecutorSync(ctx.db, [auditPlugin({ tables: ["posts"] })]);
+  await ctx.db.insertInto("posts").values({ id: 1, title: "a" }).execute();
+  await ctx.db.insertInto("pairs").values({ a: 1, b: 1, v: "old" }).execute();
+  const before = plainRows(await ctx.db.selectFrom("posts").selectAll().execute());
+  const rec = await recordStatements(ctx.db);
+  let replaced: unknown;
+  let merged: unknown;
+  try {
+    replaced = await rejection(x.replaceInto("posts").values({ id: 1, title: "b" }).execute());
+    merged = await rejection(
+      x.mergeInto("posts as p").using("pairs as s", "s.a", "p.id")
+        .whenMatched().thenUpdateSet({ title: "merged" })
+        .whenNotMatched().thenInsertValues({ title: "new" }).execute(),
+    );
+    assert.deepEqual(rec.sql, []);
+  } finally {
+    rec.stop();
+  }
+  assert.ok(isUnauditableWriteError(replaced));
+  assert.ok(isUnauditableWriteError(merged));
+  assert.deepEqual(
+    [(replaced as UnauditableWriteError).operation, (merged as UnauditableWriteError).operation],
+    ["replace", "merge"],
+  );
+  assert.equal((merged as UnauditableWriteError).table, "posts");
+  assert.deepEqual(plainRows(await ctx.db.selectFrom("posts").selectAll().execute()), before);
+  assert.equal((await logs(ctx.db)).length, 0);
+
+  if (ctx.database === "postgres") {
+    await x.mergeInto("pairs as p").using("posts as s", "s.id", "p.a")
+      .whenMatched().thenUpdateSet({ v: "merged" }).execute();
+  } else {
+    await x.replaceInto("pairs").values({ a: 1, b: 1, v: "merged" }).execute();
+  }
+  assert.equal((await ctx.db.selectFrom("pairs").select("v").executeTakeFirst())?.v, "merged");
+});
+
+suite.test("an UPDATE that sets the primary key by an expression is audited with its new rows (refused on MariaDB)", async (ctx) => {
+  const x = createExecutorSync(ctx.db, [auditPlugin()]);
+  await x.insertInto("posts").values([{ id: 1, title: "a" }, { id: 2, title: "b" }, { id: 3, title: "c" }]).execute();
+  const moved = x.updateTable("posts").set((eb) => ({ id: eb("id", "+", 100), n: 5 })).where("id", "in", [1, 2]);
+  const updates = async () => (await logs(ctx.db)).filter((e) => e.operation === "update");
+  if (ctx.database === "mariadb") {
+    const rec = await recordStatements(ctx.db);
+    let error: unknown;
+    try {
+      error = await rejection(moved.execute());
+      assert.deepEqual(rec.sql, []);
+    } finally {
+      rec.stop();
+    }
+    assert.ok(isUnauditableWriteError(error));
+    assert.deepEqual((await ctx.db.selectFrom("posts").select("id").orderBy("id").execute()).map((r) => r.id), [
+      1,
+      2,
+      3,
+    ]);
+    assert.equal((await updates()).length, 0);
+  } else {
+    const [result] = await moved.execute();
+    assert.equal(result?.numUpdatedRows, 2n);
+    assert.deepEqual(
+      (await updates()).map((e) => [e.entityId, e.oldValues?.id, e.newValues?.id, e.newValues?.title, e.newValues?.n]),
+      [["101", 1, 101, "a", 5], ["102", 2, 102, "b", 5]],
+    );
+    // The caller's own RETURNING is untouched, even where its names collide with the table's columns.
+    const returned = await x.updateTable("posts").set({ n: 6 }).where("id", "=", 3)
+      .returning((eb) => [eb("n", "+", 10).as("n"), eb.val("x").as("title")]).execute();
+    assert.deepEqual(plainRows(returned), [{ n: 16, title: "x" }]);
+    const last = (await updates()).at(-1)!;
+    assert.deepEqual([last.newValues?.n, last.newValues?.title], [6, "c"]);
+  }
+  // A key set to a value moves the row on every database.
+  await x.updateTable("posts").set({ id: 500 }).where("id", "=", 3).execute();
+  const last = (await updates()).at(-1)!;
+  assert.deepEqual([last.entityId, last.oldValues?.id, last.newValues?.id, last.newValues?.title], [
+    "500",
+    3,
+    500,
+    "c",
+  ]);
+});
+
+suite.test("restore and as-of round-trip a date/time column exactly", async (ctx) => {
+  let now = new Date("2024-01-01T00:00:00.000Z");
+  const x = createExecutorSync(ctx.db, [auditPlugin({ clock: () => now })]);
+  const reader = auditReader(x);
+  // SQLite keeps dates as text; the others take a Date.
+  const at = (iso: string) => ctx.database === "sqlite" ? iso : new Date(iso);
+  const label = "2024-03-01T10:20:30.123Z"; // an ISO string in a text column stays a string
+  await x.insertInto("events").values({ id: 1, title: "v1", at: at("2024-03-01T10:20:30.123Z"), label }).execute();
+  const read = async () => plainRows(await ctx.db.selectFrom("events").selectAll().execute());
+  const first = await read();
+  now = new Date("2024-02-01T00:00:00.000Z");
+  await x.updateTable("events").set({ title: "v2", at: at("2025-07-04T23:59:58.999Z") }).where("id", "=", 1).execute();
+  const second = await read();
+  assert.notDeepEqual(first, second);
+
+  assert.deepEqual(await reader.asOf("events", 1, new Date("2024-01-15T00:00:00.000Z")), first[0]);
+  assert.deepEqual(await reader.asOf("events", 1, new Date("2024-03-01T00:00:00.000Z")), second[0]);
+  if (ctx.database !== "sqlite") assert.ok(first[0]!.at instanceof Date);
+
+  const [, updated] = await reader.getAuditHistory("events", 1);
+  await reader.restoreFromAudit(updated!.id);
+  assert.deepEqual(await read(), first);
+  now = new Date("2024-04-01T00:00:00.000Z");
+  await x.deleteFrom("events").execute();
+  assert.deepEqual(await read(), []);
+  await reader.restoreFromAudit((await reader.getAuditHistory("events", 1)).at(-1)!.id);
+  assert.deepEqual(await read(), first);
 });

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { getDialect, NotFoundError } from "../../core/mod.ts";
 import type { AnyKysely } from "../../executor/mod.ts";
 import { fromJson, toJson } from "./_json.ts";
@@ -16,11 +17,14 @@ export interface AuditEntry {
   readonly entityId: string;
   /** What happened to the row. */
   readonly operation: AuditOperation;
-  /** The row before the change (`null` for an insert or when not captured). */
+  /**
+   * The row before the change (`null` for an insert or when not captured),
+   * as stored: JSON values (dates as ISO strings), redacted columns left out.
+   */
   readonly oldValues: Record<string, unknown> | null;
-  /** The row after the change (`null` for a delete or when not captured). */
+  /** The row after the change (`null` for a delete or when not captured), as stored. */
   readonly newValues: Record<string, unknown> | null;
-  /** The columns whose value changed. */
+  /** The columns whose value changed (redacted ones included). */
   readonly changedFields: string[];
   /** Who made the change. */
   readonly actor: string | null;
@@ -62,14 +66,25 @@ export interface AuditReader {
   getTableAuditLogs(table: string, filters?: AuditFilters): Promise<AuditEntry[]>;
   /** Every entry made by one actor, oldest first. */
   getUserChanges(actor: string, filters?: Omit<AuditFilters, "actor">): Promise<AuditEntry[]>;
-  /** The row as it was at `time` (`undefined` when it did not exist then). */
+  /**
+   * The row as it was at `time` (`undefined` when it did not exist then),
+   * with date and time columns as `Date`s, as a select returns them on
+   * PostgreSQL and MariaDB (SQLite keeps its text); redacted columns are
+   * absent.
+   */
   asOf(table: string, id: unknown, time: Date): Promise<Record<string, unknown> | undefined>;
   /**
    * Puts a row back as it was before an audit entry's change: updates it,
-   * re-inserts a deleted row, or deletes an inserted one. The restore is a
-   * write through `db`, so with the plugin on `db` it is audited itself.
-   * Refuses (a `TypeError`) when the row changed since the entry, unless
-   * `force`.
+   * re-inserts a deleted row, or deletes an inserted one, in one
+   * transaction (or the caller's). The restore is a write through `db`, so
+   * with the plugin on `db` it is audited itself, and under row-level
+   * security it obeys the policies. Date and time columns are written back
+   * as `Date`s, so a DATETIME (MariaDB) or timestamp (PostgreSQL) column
+   * gets its exact value. Only the columns the entry holds are written:
+   * redacted columns keep their current value (or their default, when a
+   * deleted row is re-inserted).
+   * @throws {NotFoundError} When the entry does not exist or `db` may not see it (another tenant's).
+   * @throws {TypeError} When the row changed since the entry (compared on the entry's columns), unless `force`.
    */
   restoreFromAudit(auditId: number | string, options?: { force?: boolean }): Promise<void>;
 }
@@ -101,7 +116,17 @@ function parse(row: Row): AuditEntry {
 /**
  * Returns the audit log's readers over `db`: history per row, per table,
  * per actor, the row as of a time, and restore. Pass the executor (with the
- * audit plugin) so that restores are audited and RLS scopes the audit rows.
+ * audit plugin) so that restores are audited and row-level security applies.
+ *
+ * Tenant isolation: the readers read the audit table through `db` like any
+ * other table, so on an executor with the RLS plugin a tenant sees only its
+ * own audit rows once the RLS schema lists the audit table with
+ * `filter("read", auditTenantFilter())` (see {@linkcode auditTenantFilter})
+ * and the audit plugin's `tenant` option fills `tenant_id`.
+ * That holds for every reader, the repository methods, and a plain
+ * `selectFrom("audit_logs")` through the executor; restoring another
+ * tenant's entry throws `NotFoundError`, as for an entry that does not
+ * exist. A reader over a Kysely without the RLS plugin sees every tenant.
  *
  * @param db The Kysely instance or executor to read (and restore) through.
  * @param options The audit table and primary keys.
@@ -134,12 +159,56 @@ function parse(row: Row): AuditEntry {
  * console.log((await db.selectFrom("posts").select("title").executeTakeFirst())?.title); // "v1"
  * await db.destroy();
  * ```
+ *
+ * @example Each tenant sees only its own audit rows
+ * ```ts
+ * import { DatabaseSync } from "node:sqlite";
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync } from "@kysera/kysera/executor";
+ * import { deny, defineRLSSchema, filter, rlsContext, rlsPlugin } from "@kysera/kysera/rls";
+ * import { auditPlugin, auditReader, auditTenantFilter, createAuditTable } from "@kysera/kysera/audit";
+ *
+ * // deno-lint-ignore no-explicit-any
+ * const db = new Kysely<any>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await createAuditTable(db);
+ * await db.schema.createTable("notes").addColumn("id", "integer", (c) => c.primaryKey())
+ *   .addColumn("tenant_id", "integer", (c) => c.notNull()).addColumn("body", "text").execute();
+ * const tenantFilter = filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }));
+ * const rls = rlsPlugin({
+ *   schema: defineRLSSchema({
+ *     notes: { policies: [tenantFilter] },
+ *     // The audit log: read filtered by tenant, written only by the audit plugin.
+ *     audit_logs: { policies: [filter("read", auditTenantFilter()), deny(["create", "update", "delete"])] },
+ *   }),
+ * });
+ * const audit = auditPlugin({ tables: ["notes"], tenant: (row) => row.tenant_id as number });
+ * const executor = createExecutorSync(db, [rls, audit]);
+ * const as = (tenantId: number) => ({ auth: { userId: tenantId, tenantId, roles: [] } });
+ *
+ * await rlsContext.runAsync(as(1), () => executor.insertInto("notes").values({ id: 1, body: "one" }).execute());
+ * await rlsContext.runAsync(as(2), () => executor.insertInto("notes").values({ id: 2, body: "two" }).execute());
+ * await rlsContext.runAsync(as(1), async () => {
+ *   const reader = auditReader(executor);
+ *   console.log((await reader.getTableAuditLogs("notes")).map((e) => e.entityId)); // ["1"]
+ *   console.log(await reader.getAuditHistory("notes", 2)); // []
+ * });
+ * await db.destroy();
+ * ```
  */
 export function auditReader(db: AnyKysely, options: AuditReaderOptions = {}): AuditReader {
   const table = options.table ?? "audit_logs";
   const pkOf = (t: string) => primaryKeyOf(options.primaryKey, t);
   const base = () => db.selectFrom(table).selectAll();
   const stamp = (d: Date): Date | string => getDialect(db) === "sqlite" ? d.toISOString() : d;
+  const timeColumns = new Map<string, ReadonlySet<string>>();
+  const timeColumnsOf = async (t: string): Promise<ReadonlySet<string>> => {
+    let columns = timeColumns.get(t);
+    if (columns === undefined) timeColumns.set(t, columns = await dateTimeColumns(db, t));
+    return columns;
+  };
   const filtered = async (
     build: (q: ReturnType<typeof base>) => ReturnType<typeof base>,
     filters: AuditFilters = {},
@@ -162,31 +231,33 @@ export function auditReader(db: AnyKysely, options: AuditReaderOptions = {}): Au
     async asOf(t, id, time) {
       const entries = (await history(t, id)).filter((e) => e.changedAt.getTime() <= time.getTime());
       const last = entries.at(-1);
-      return last === undefined || last.operation === "delete" ? undefined : last.newValues ?? undefined;
+      if (last === undefined || last.operation === "delete" || last.newValues === null) return undefined;
+      return revive(last.newValues, await timeColumnsOf(t));
     },
     async restoreFromAudit(auditId, restoreOptions = {}) {
       const row = await db.selectFrom(table).selectAll().where("id", "=", auditId).executeTakeFirst();
-      if (row === undefined) throw new NotFoundError(`Cannot restore: audit entry ${auditId} does not exist`);
+      if (row === undefined) throw new NotFoundError(table, { id: auditId });
       const entry = parse(row as Row);
       const pk = pkOf(entry.table);
       const key = entry.newValues ?? entry.oldValues;
       if (key === null) throw new TypeError(`Cannot restore from audit entry ${auditId}: it captured no values`);
+      const times = await timeColumnsOf(entry.table);
       const where = <Q extends { where: (c: string, op: "=", v: unknown) => Q }>(q: Q): Q =>
         pk.reduce((acc, c) => acc.where(c, "=", key[c]), q);
-      await db.transaction().execute(async (trx) => {
+      const restore = async (trx: AnyKysely) => {
         const current = await where(trx.selectFrom(entry.table).selectAll()).executeTakeFirst() as Row | undefined;
-        const expected = entry.operation === "delete" ? undefined : entry.newValues ?? undefined;
+        const expected = entry.operation === "delete" || entry.newValues === null
+          ? undefined
+          : revive(entry.newValues, times);
         const same = current === undefined || expected === undefined
           ? current === expected
-          : Object.keys(expected).every((c) =>
-            toJson(current[c]) === toJson(expected[c]) || sameTime(current[c], expected[c])
-          );
+          : Object.keys(expected).every((c) => toJson(current[c]) === toJson(expected[c]));
         if (!same && restoreOptions.force !== true) {
           throw new TypeError(
             `Cannot restore from audit entry ${auditId}: the row in '${entry.table}' changed since (pass force to restore anyway)`,
           );
         }
-        const target = entry.oldValues;
+        const target = entry.oldValues === null ? null : revive(entry.oldValues, times);
         if (target === null || entry.operation === "insert") {
           if (current !== undefined) await where(trx.deleteFrom(entry.table)).execute();
         } else if (current === undefined) {
@@ -194,13 +265,55 @@ export function auditReader(db: AnyKysely, options: AuditReaderOptions = {}): Au
         } else {
           await where(trx.updateTable(entry.table).set(target)).execute();
         }
-      });
+      };
+      if (db.isTransaction) await restore(db);
+      else await db.transaction().execute(restore);
     },
   };
   return reader;
 }
 
-function sameTime(a: unknown, b: unknown): boolean {
-  if (!(a instanceof Date) || typeof b !== "string") return false;
-  return a.getTime() === new Date(b).getTime();
+/** PostgreSQL's `date`, `timestamp` and `timestamptz` type ids. */
+const PG_TIME_TYPES: ReadonlySet<number> = new Set([1082, 1114, 1184]);
+const MYSQL_TIME_TYPES: ReadonlySet<string> = new Set(["date", "datetime", "timestamp"]);
+
+/**
+ * The columns of `table` whose driver returns `Date`s: PostgreSQL `date`,
+ * `timestamp`, `timestamptz` (the table as the search path finds it, like
+ * the restore's own statements); MariaDB/MySQL `date`, `datetime`,
+ * `timestamp`. SQLite stores dates as text: none.
+ */
+async function dateTimeColumns(db: AnyKysely, table: string): Promise<ReadonlySet<string>> {
+  const dialect = getDialect(db);
+  if (dialect === "postgres") {
+    const rows = await db.selectFrom("pg_catalog.pg_attribute").select(["attname", "atttypid"])
+      .where("attrelid", "=", sql<number>`to_regclass(quote_ident(${table}))`)
+      .where("attnum", ">", 0)
+      .where("attisdropped", "=", false)
+      .execute();
+    return new Set(rows.filter((r) => PG_TIME_TYPES.has(Number(r.atttypid))).map((r) => String(r.attname)));
+  }
+  if (dialect === "mysql") {
+    const rows = await db.selectFrom("information_schema.COLUMNS")
+      .select(["COLUMN_NAME as name", "DATA_TYPE as type"])
+      .where("TABLE_SCHEMA", "=", sql<string>`database()`)
+      .where("TABLE_NAME", "=", table)
+      .execute();
+    return new Set(
+      rows.filter((r) => MYSQL_TIME_TYPES.has(String(r.type).toLowerCase())).map((r) => String(r.name)),
+    );
+  }
+  return new Set();
+}
+
+/** Stored values with the ISO strings of date and time columns back as `Date`s. */
+function revive(values: Readonly<Row>, times: ReadonlySet<string>): Row {
+  const out: Row = { ...values };
+  for (const column of times) {
+    const value = out[column];
+    if (typeof value !== "string") continue;
+    const date = new Date(value);
+    if (!Number.isNaN(date.getTime())) out[column] = date;
+  }
+  return out;
 }

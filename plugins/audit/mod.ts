@@ -9,6 +9,14 @@
  * give a row's history, a table's or an actor's changes, the row as of a
  * time, and restore from an entry (itself audited).
  *
+ * Secret columns (`redact`) never reach the audit table. Every audit row
+ * carries its tenant (`tenant`), and under row-level security the audit
+ * table is filtered like any other (`filter("read", auditTenantFilter())`),
+ * so a tenant reads only its own audit rows through every reader. Writes
+ * that cannot be recorded exactly (`REPLACE`, `MERGE`, and on MariaDB an
+ * UPDATE setting a primary key to an expression) throw
+ * `UnauditableWriteError` instead of passing unaudited.
+ *
  * @example Auditing and reading back
  * ```ts
  * import { DatabaseSync } from "node:sqlite";
@@ -38,3 +46,5 @@
 export * from "./audit_plugin.ts";
 export * from "./audit_reader.ts";
 export * from "./audit_table.ts";
+export * from "./audit_tenant_filter.ts";
+export * from "./errors.ts";

@@ -1,0 +1,68 @@
+import { KyseraError } from "../../core/mod.ts";
+
+/**
+ * A write to an audited table that the audit plugin cannot record exactly,
+ * refused before any SQL is sent (or, when only the write's result shows it,
+ * rolled back with the write), so no write to an audited table goes
+ * unaudited:
+ *
+ * - `REPLACE` (MySQL, MariaDB, SQLite), which silently deletes every row that
+ *   conflicts on any unique key before inserting;
+ * - `MERGE` (PostgreSQL 15 has no `RETURNING` for it, so the rows it inserts
+ *   cannot be known);
+ * - on MariaDB/MySQL, an `UPDATE` that sets a primary key column to an SQL
+ *   expression (no `UPDATE ... RETURNING` to find the moved rows).
+ *
+ * Use `INSERT ... ON CONFLICT` / `ON DUPLICATE KEY UPDATE`, plain `INSERT`,
+ * `UPDATE` and `DELETE`, or a literal key value, instead.
+ *
+ * @example Telling a refused write
+ * ```ts
+ * import { isUnauditableWriteError, UnauditableWriteError } from "@kysera/kysera/audit";
+ *
+ * const error = new UnauditableWriteError("merge", "posts", "use INSERT and UPDATE");
+ * console.log(isUnauditableWriteError(error), error.code);
+ * // true "UNAUDITABLE_WRITE"
+ * console.log(error.message);
+ * // "Cannot audit a merge of 'posts': use INSERT and UPDATE"
+ * ```
+ */
+export class UnauditableWriteError extends KyseraError {
+  static override readonly kind: string = "UnauditableWriteError";
+  /** The refused statement: `"replace"`, `"merge"` or `"update"`. */
+  readonly operation: string;
+  /** The audited table. */
+  readonly table: string;
+  /** Why, and what to use instead. */
+  readonly reason: string;
+
+  /**
+   * @param operation The refused statement.
+   * @param table The audited table.
+   * @param reason Why, and what to use instead.
+   */
+  constructor(operation: string, table: string, reason: string) {
+    super(`Cannot audit a ${operation} of '${table}': ${reason}`, "UNAUDITABLE_WRITE");
+    this.operation = operation;
+    this.table = table;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Tells whether a value is an {@linkcode UnauditableWriteError} (from any
+ * loaded copy of Kysera).
+ *
+ * @param value Anything caught.
+ * @returns `true` for a write the audit plugin refused.
+ *
+ * @example
+ * ```ts
+ * import { isUnauditableWriteError } from "@kysera/kysera/audit";
+ *
+ * console.log(isUnauditableWriteError(new Error("x"))); // false
+ * ```
+ */
+export function isUnauditableWriteError(value: unknown): value is UnauditableWriteError {
+  return value instanceof UnauditableWriteError;
+}
