@@ -2,17 +2,19 @@
  * The built-in plugins compose with each other and with any other plugin, in
  * either order (issue 7, item 7; issue 9): soft delete, timestamps, audit and
  * a tenant scope on one executor, through repositories and builders, on every
- * database.
+ * database; and audit under row-level security keeps each tenant to its own
+ * audit rows (RLS-21, AU-04).
  */
 import assert from "node:assert/strict";
 import type { Generated, Kysely } from "kysely";
-import { isNotFoundError } from "../core/mod.ts";
-import { addIdColumn, dbSuite, plainRows, rejection, type TestDatabase } from "../_test/harness.ts";
+import { isKyseraError, isNotFoundError } from "../core/mod.ts";
+import { addIdColumn, type AnyDB, dbSuite, plainRows, rejection, type TestDatabase } from "../_test/harness.ts";
 import { createExecutorSync, getRawDb, type KyseraPlugin } from "../executor/mod.ts";
 import { createORM } from "../repository/mod.ts";
 import { softDeletePlugin, withDeleted } from "./soft_delete/mod.ts";
 import { timestampsPlugin } from "./timestamps/mod.ts";
-import { auditPlugin, auditReader, createAuditTable } from "./audit/mod.ts";
+import { type AuditEntry, auditPlugin, auditReader, auditTenantFilter, createAuditTable } from "./audit/mod.ts";
+import { defineRLSSchema, deny, filter, isRLSPolicyViolation, rlsContext, rlsPlugin } from "./rls/mod.ts";
 
 interface DB {
   posts: {
@@ -135,3 +137,112 @@ for (const order of ["audit first", "audit last"] as const) {
     assert.equal(restored!.newValues?.deleted_at, null);
   });
 }
+
+suite.test("RLS-21/AU-04: under RLS a tenant sees only its own audit rows on every reader path", async ({ db }) => {
+  await createAuditTable(db);
+  const rls = rlsPlugin({
+    schema: defineRLSSchema<DB & { audit_logs: Record<string, unknown> }>({
+      posts: { policies: [filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }))] },
+      audit_logs: { policies: [filter("read", auditTenantFilter()), deny(["create", "update", "delete"])] },
+    }),
+  });
+  const audit = auditPlugin({
+    tables: ["posts"],
+    actor: () => String(rlsContext.getUserId()),
+    tenant: (row) => row.tenant_id as number,
+  });
+  const plugins = [rls, audit] as const;
+  const executor = createExecutorSync(db, [...plugins]);
+  const posts = createORM(executor, [...plugins]).createRepository({ tableName: "posts" });
+  // Untyped views for the audit table, which DB does not declare.
+  const rawAny = db as Kysely<AnyDB>;
+  const anyExecutor = executor as Kysely<AnyDB>;
+  const A = { auth: { userId: "ada", tenantId: 1, roles: [] } };
+  const B = { auth: { userId: "bob", tenantId: 2, roles: [] } };
+  const canary = `CANARY-B-${crypto.randomUUID()}`;
+
+  const [kept, gone] = await rlsContext.runAsync(B, async () => {
+    const kept = await posts.create({ tenant_id: 2, title: canary });
+    await posts.update(kept.id, { title: `${canary}-2` });
+    const gone = await posts.create({ tenant_id: 2, title: `${canary}-3` });
+    await posts.delete(gone.id);
+    return [kept, gone];
+  });
+  const own = await rlsContext.runAsync(A, async () => {
+    const own = await posts.create({ tenant_id: 1, title: "a" });
+    await executor.updateTable("posts").set({ title: "a2" }).where("id", "=", own.id).execute();
+    return own;
+  });
+  // A system job touching both tenants' rows: each audit row carries the tenant of its row.
+  await rlsContext.asSystemAsync(() => executor.updateTable("posts").set({ created_at: null }).execute());
+
+  // AU-04: every audit row written under an RLS context carries its tenant.
+  const stored = await rawAny.selectFrom("audit_logs").selectAll().execute() as Record<string, unknown>[];
+  assert.equal(stored.length, 8);
+  assert.equal(stored.filter((r) => r.tenant_id === null).length, 0, "0 null tenant_ids");
+  assert.deepEqual(stored.map((r) => r.tenant_id).sort(), ["1", "1", "1", "2", "2", "2", "2", "2"]);
+  const ofB = stored.filter((r) => r.tenant_id === "2").map((r) => Number(r.id));
+  assert.ok(JSON.stringify(stored).includes(canary), "the raw table holds B's canary (the detector can fire)");
+
+  const later = new Date(Date.now() + 86_400_000);
+  const asTenant = (context: typeof A, restore: boolean) =>
+    rlsContext.runAsync(context, async () => {
+      const reader = auditReader(executor);
+      const seen: unknown[] = [];
+      const refused: unknown[] = [];
+      const read = <T>(value: T): T => (seen.push(value), value);
+      const history = read(await reader.getAuditHistory("posts", kept.id));
+      const deleted = read(await reader.getAuditHistory("posts", gone.id));
+      const table = read(await reader.getTableAuditLogs("posts"));
+      const byBob = read(await reader.getUserChanges("bob"));
+      const asOf = read(await reader.asOf("posts", kept.id, later));
+      const repoHistory = read(await posts.getAuditHistory(kept.id));
+      const repoAsOf = read(await posts.asOf(kept.id, later));
+      const byId = read(
+        plainRows(await anyExecutor.selectFrom("audit_logs").selectAll().where("id", "in", ofB).execute()),
+      );
+      const plain = read(plainRows(await anyExecutor.selectFrom("audit_logs").selectAll().execute()));
+      for (const id of restore ? ofB : []) {
+        refused.push(await rejection(reader.restoreFromAudit(id)));
+        refused.push(await rejection(posts.restoreFromAudit(id)));
+      }
+      return { seen, refused, history, deleted, table, byBob, asOf, repoHistory, repoAsOf, byId, plain };
+    });
+
+  const a = await asTenant(A, true);
+  assert.deepEqual([a.history, a.deleted, a.byBob, a.repoHistory, a.byId], [[], [], [], [], []]);
+  assert.deepEqual([a.asOf, a.repoAsOf], [undefined, undefined]);
+  assert.deepEqual(a.table.map((e: AuditEntry) => [e.entityId, e.operation, e.tenantId]), [
+    [String(own.id), "insert", "1"],
+    [String(own.id), "update", "1"],
+    [String(own.id), "update", "1"],
+  ]);
+  assert.equal(a.plain.length, 3);
+  assert.ok(a.refused.every((e) => isNotFoundError(e)), "restoring B's entries: not found, as for a missing entry");
+  const leaked = JSON.stringify([a.seen, a.refused.map(String)]);
+  assert.ok(!leaked.includes(canary), "0 B canaries visible to A");
+  assert.ok(!leaked.includes('"tenantId":"2"') && !leaked.includes('"tenant_id":"2"'), "0 B audit rows visible to A");
+  // The refused restores changed nothing and wrote no audit row.
+  assert.equal((await rawAny.selectFrom("audit_logs").selectAll().execute()).length, 8);
+  assert.equal(
+    (await db.selectFrom("posts").select("title").where("id", "=", kept.id).executeTakeFirst())?.title,
+    `${canary}-2`,
+  );
+
+  // The control: B sees its own rows through the same paths.
+  const b = await asTenant(B, false);
+  assert.deepEqual(b.history.map((e: AuditEntry) => e.operation), ["insert", "update", "update"]);
+  assert.equal(b.byId.length, 5);
+  assert.ok(JSON.stringify(b.seen).includes(canary));
+  assert.equal(b.asOf?.title, `${canary}-2`);
+
+  // The audit table is append-only for the application, and a tenant restores its own entries.
+  await rlsContext.runAsync(A, async () => {
+    assert.ok(isRLSPolicyViolation(await rejection(anyExecutor.deleteFrom("audit_logs").execute())));
+    const update = anyExecutor.updateTable("audit_logs").set({ actor: "x" });
+    assert.ok(isKyseraError(await rejection(update.execute())));
+    const [, renamed] = await posts.getAuditHistory(own.id);
+    await posts.restoreFromAudit(renamed!.id, { force: true });
+  });
+  assert.equal((await db.selectFrom("posts").select("title").where("id", "=", own.id).executeTakeFirst())?.title, "a");
+});
