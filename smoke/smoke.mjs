@@ -11,7 +11,15 @@ import { withTransaction } from "kysera/dal";
 import { createORM } from "kysera/repository";
 import { softDeletePlugin, withDeleted } from "kysera/soft-delete";
 import { timestampsPlugin } from "kysera/timestamps";
-import { defineRLSSchema, filter, isRLSPolicyViolation, rlsContext, rlsPlugin } from "kysera/rls";
+import {
+  defineRLSSchema,
+  filter,
+  generateNativePolicies,
+  isRLSPolicyViolation,
+  nativeRLSPlugin,
+  rlsContext,
+  rlsPlugin,
+} from "kysera/rls";
 import { auditPlugin, auditReader, createAuditTable } from "kysera/audit";
 import { wrapSyncSqlite } from "kysera/dialects";
 
@@ -202,4 +210,60 @@ for (const [name, dialect] of Object.entries(databases)) {
     await db.destroy(); // the executor shares db's driver
   }
 }
+
+// Native PostgreSQL row-level security, set per transaction by the executor,
+// as a role that neither owns the table nor bypasses RLS.
+{
+  const { default: pg } = await import("pg");
+  const owner = new Kysely({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl, max: 1 }) }),
+  });
+  const role = `kysera_smoke_app_${process.pid}`;
+  const native = `kysera_smoke_native_${process.pid}`;
+  let app;
+  try {
+    await owner.schema.dropTable(native).ifExists().execute();
+    await owner.schema.createTable(native).addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("tenant_id", "integer", (c) => c.notNull()).addColumn("body", "varchar(50)", (c) => c.notNull())
+      .execute();
+    await owner.insertInto(native).values([{ id: 1, tenant_id: 1, body: "mine" }, {
+      id: 2,
+      tenant_id: 2,
+      body: "theirs",
+    }])
+      .execute();
+    const schema = defineRLSSchema({
+      [native]: { policies: [filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }))] },
+    });
+    for (const ddl of generateNativePolicies(schema, { columnTypes: { tenant_id: "integer" } })) {
+      await sql.raw(ddl).execute(owner);
+    }
+    await sql.raw(`drop role if exists ${role}`).execute(owner);
+    await sql.raw(`create role ${role} login nobypassrls nosuperuser`).execute(owner);
+    await sql.raw(`grant select, insert, update, delete on ${native} to ${role}`).execute(owner);
+    const url = new URL(pgUrl);
+    url.username = role;
+    url.password = "";
+    app = new Kysely({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 1 }) }),
+    });
+    const db = await createExecutor(app, [nativeRLSPlugin({ checkTables: [native] })]);
+    const seen = await rlsContext.runAsync(
+      { auth: { userId: 1, tenantId: 1, roles: [] } },
+      () => sql`select body from ${sql.table(native)}`.execute(db),
+    );
+    if (seen.rows.map((r) => r.body).join() !== "mine") {
+      throw new Error(`native RLS leaked ${JSON.stringify(seen.rows)}`);
+    }
+    const none = await sql`select body from ${sql.table(native)}`.execute(db);
+    if (none.rows.length !== 0) throw new Error(`native RLS without a context returned ${none.rows.length} rows`);
+    console.log(`${runtime} postgres native RLS: ok [${seen.rows.map((r) => r.body)}]`);
+  } finally {
+    await app?.destroy();
+    await owner.schema.dropTable(native).ifExists().execute().catch(() => {});
+    await sql.raw(`drop role if exists ${role}`).execute(owner).catch(() => {});
+    await owner.destroy();
+  }
+}
+
 console.log(`${runtime} smoke: ${passed} of ${Object.keys(databases).length} databases ok`);
