@@ -5,7 +5,7 @@ import { assertSql, dbSuite, plainRows, rejection, rollbackOpen } from "../../_t
 import { allowRawSql, createExecutorSync, getRawDb, isRawSqlRefusedError } from "../../executor/mod.ts";
 import { createORM } from "../../repository/mod.ts";
 import { sqlOf } from "../soft_delete/_test_helpers.ts";
-import { allReads, reads, shape } from "./_attacks.ts";
+import { allReads, attackEnv, reads, shape } from "./_attacks.ts";
 import { isRLSContextError, isRLSPolicyViolation, rlsContext, rlsPlugin } from "./mod.ts";
 import { assertNoLeak, type DB, MARK, normal, T1, T2, tables, tenant2Snapshot, tenantSchema } from "./_test_helpers.ts";
 
@@ -21,9 +21,10 @@ function executor(db: Kysely<DB>, options: { allowRawSql?: boolean; bypassRoles?
 const asT1 = <R>(fn: () => Promise<R>): Promise<R> => rlsContext.runAsync(T1, fn);
 
 for (const c of reads) {
-  suite.test(`leak suite: ${c.name}`, async ({ db }) => {
+  suite.test(`leak suite: ${c.name}`, async ({ db, database }) => {
     const before = await tenant2Snapshot(db);
-    const rows = await asT1(() => c.query(executor(db)).execute());
+    const env = await attackEnv(db, database);
+    const rows = await asT1(() => c.query(executor(db), env).execute());
     assertNoLeak(rows);
     assert.deepEqual(shape(c, rows), c.rows);
     assert.equal(await tenant2Snapshot(db), before);
@@ -114,6 +115,9 @@ suite.test("leak suite: moving a row to tenant 2 is refused before anything is w
       () => executor(db).updateTable("posts").set({ tenant_id: 2 }).where("id", "=", 1).execute(),
       () => executor(db).updateTable("posts").set({ tenant_id: 2 }).execute(),
       () => executor(db).updateTable("posts").set({ tenant_id: sql<number>`tenant_id + 1` }).execute(),
+      // set(column, value) builds a column reference, not a column: the same check.
+      () => executor(db).updateTable("posts").set("tenant_id", 2).where("id", "=", 1).execute(),
+      () => executor(db).updateTable("posts as p").set("tenant_id", 2).execute(),
       () => executor(db).transaction().execute((trx) => trx.updateTable("posts").set({ tenant_id: 2 }).execute()),
     ]
   ) {
@@ -123,6 +127,16 @@ suite.test("leak suite: moving a row to tenant 2 is refused before anything is w
   }
   const posts = createORM(executor(db)).createRepository({ tableName: "posts", primaryKey: "id" });
   assert.ok(isRLSPolicyViolation(await asT1(() => rejection(posts.update(1, { tenant_id: 2 })))));
+  // A raw SQL SET target names no column a check could read: raw SQL, refused.
+  for (
+    const attempt of [
+      () => executor(db).updateTable("posts").set(sql`tenant_id`, 2).execute(),
+      () => executor(db).updateTable("posts").set(sql.ref("tenant_id"), 2).execute(),
+    ]
+  ) {
+    const error = await asT1(() => rejection(attempt()));
+    assert.ok(isRawSqlRefusedError(error), String(error));
+  }
   assert.equal(JSON.stringify(plainRows(await db.selectFrom("posts").selectAll().orderBy("id").execute())), before);
 });
 
@@ -182,20 +196,146 @@ suite.test("leak suite: an upsert colliding with tenant 2's key leaves it unchan
   assert.equal(await tenant2Snapshot(db), before);
 });
 
-suite.test("leak suite: update ... from and delete ... using filter every table", async ({ db }) => {
+// UPDATE ... FROM: PostgreSQL and SQLite (3.33+); MariaDB has no FROM in
+// UPDATE and spells it as a multi-table UPDATE (below).
+suite.test("leak suite: update ... from filters every table", async ({ db }) => {
   const before = await tenant2Snapshot(db);
   await asT1(async () => {
     const updated = await executor(db).updateTable("posts").from("users").set((eb) => ({ title: eb.ref("users.name") }))
       .whereRef("users.id", "=", "posts.user_id").executeTakeFirst();
     assert.equal(updated.numUpdatedRows, 1n);
-    const deleted = await executor(db).deleteFrom("posts").using("users").whereRef("users.id", "=", "posts.user_id")
-      .where("users.name", "=", MARK).executeTakeFirst();
-    assert.equal(deleted.numDeletedRows, 0n);
+    const moved = await rejection(
+      executor(db).updateTable("posts").from("users").set("tenant_id", 2).whereRef("users.id", "=", "posts.user_id")
+        .execute(),
+    );
+    assert.ok(isRLSPolicyViolation(moved), String(moved));
   });
   assert.equal(await tenant2Snapshot(db), before);
   const titles = await db.selectFrom("posts").select("title").where("tenant_id", "=", 1).orderBy("id").execute();
   assert.deepEqual(plainRows(titles), [{ title: "ada" }, { title: "a2" }]);
-}, { databases: ["postgres"] });
+}, { databases: ["postgres", "sqlite"] });
+
+// DELETE ... USING: PostgreSQL `delete from posts using users`, MariaDB
+// `delete from posts using posts join users`; SQLite has neither.
+suite.test("leak suite: delete ... using filters every table", async ({ db, dialect }) => {
+  const before = await tenant2Snapshot(db);
+  await asT1(async () => {
+    const ex = executor(db);
+    const byMark = dialect === "postgres"
+      ? ex.deleteFrom("posts").using("users").whereRef("users.id", "=", "posts.user_id").where("users.name", "=", MARK)
+      : ex.deleteFrom("posts").using("posts").innerJoin("users", "users.id", "posts.user_id")
+        .where("users.name", "=", MARK);
+    assert.equal((await byMark.executeTakeFirst()).numDeletedRows, 0n);
+    const all = dialect === "postgres"
+      ? ex.deleteFrom("posts").using("users").whereRef("users.id", "=", "posts.user_id")
+      : ex.deleteFrom("posts").using("posts").innerJoin("users", "users.id", "posts.user_id");
+    // Only post 1 joins a tenant 1 user (post 2's user is tenant 2's).
+    assert.equal((await all.executeTakeFirst()).numDeletedRows, 1n);
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+  assert.deepEqual(plainRows(await db.selectFrom("posts").select("id").orderBy("id").execute()), [{ id: 2 }, {
+    id: 3,
+  }]);
+}, { databases: ["postgres", "mariadb"] });
+
+// `update a, b set ...` and table-qualified SET columns are MySQL/MariaDB
+// syntax (PostgreSQL and SQLite name one target and refuse a qualified SET
+// column). Kysely 0.28 cannot build MySQL's `update a join b` (its compiler
+// refuses joins without FROM), so the comma form is the multi-table UPDATE.
+suite.test("leak suite: a multi-table UPDATE filters and checks every target", async (ctx) => {
+  const { db } = ctx;
+  const before = await tenant2Snapshot(db);
+  // deno-lint-ignore no-explicit-any
+  const ex = executor(db) as Kysely<any>;
+  await asT1(async () => {
+    const query = ex.updateTable(["posts as p", "users as u"]).set("p.title", (eb: AnyEB) => eb.ref("u.name"))
+      .whereRef("u.id", "=", "p.user_id");
+    assertSql(ctx, query, {
+      mysql: {
+        sql: "update `posts` as `p`, `users` as `u` set `p`.`title` = `u`.`name` where `u`.`id` = `p`.`user_id` " +
+          "and `p`.`tenant_id` = ? and `u`.`tenant_id` = ?",
+        parameters: [1, 1],
+      },
+    });
+    assert.equal((await query.executeTakeFirst()).numUpdatedRows, 1n);
+    for (
+      const attempt of [
+        () => ex.updateTable(["posts as p", "users as u"]).set("u.tenant_id", 2).whereRef("u.id", "=", "p.user_id"),
+        () => ex.updateTable(["posts as p", "users as u"]).set("p.tenant_id", 2).whereRef("u.id", "=", "p.user_id"),
+        () => ex.updateTable(["posts", "users"]).set("tenant_id", 2).whereRef("users.id", "=", "posts.user_id"),
+        () => ex.updateTable("posts").set("posts.tenant_id", 2),
+        () => ex.updateTable("posts as p").set("p.tenant_id", 2),
+      ]
+    ) {
+      const error = await rejection(attempt().execute());
+      assert.ok(isRLSPolicyViolation(error), String(error));
+    }
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+  const rows = await db.selectFrom("posts").select(["tenant_id", "title"]).orderBy("id").execute();
+  assert.deepEqual(plainRows(rows), [
+    { tenant_id: 1, title: "ada" },
+    { tenant_id: 1, title: "a2" },
+    { tenant_id: 2, title: MARK },
+  ]);
+  const users = await db.selectFrom("users").select("tenant_id").orderBy("id").execute();
+  assert.deepEqual(plainRows(users).map((u) => u.tenant_id), [1, 1, 2]);
+}, { databases: ["mariadb"] });
+
+suite.test("leak suite: a CTE named after the covered table is refused by SQLite as circular", async ({ db }) => {
+  // PostgreSQL and MariaDB read the inner `posts` as the table (the read
+  // case "CTE named after the covered table" runs there); SQLite refuses it.
+  const before = await tenant2Snapshot(db);
+  const error = await asT1(() =>
+    rejection(
+      executor(db).with("posts", (qb) => qb.selectFrom("posts").select(["id", "body"])).selectFrom("posts")
+        .selectAll().execute(),
+    )
+  );
+  assert.match(String(error), /circular reference: posts/);
+  assertNoLeak(error, "error");
+  assert.equal(await tenant2Snapshot(db), before);
+}, { databases: ["sqlite"] });
+
+suite.test("leak suite: a covered table named in another case is covered", async (ctx) => {
+  // SQLite reads `"POSTS"` as `posts` (identifiers are case-insensitive), as
+  // does MySQL with lower_case_table_names (this MariaDB runs with 0, so the
+  // table is unknown there, and on PostgreSQL a quoted name is exact): the
+  // filter applies whatever the spelling, and writes are checked.
+  const { db, database } = ctx;
+  const before = await tenant2Snapshot(db);
+  // deno-lint-ignore no-explicit-any
+  const ex = executor(db) as Kysely<any>;
+  await asT1(async () => {
+    const query = ex.selectFrom("POSTS").select("title").orderBy("id");
+    assertSql(ctx, query, sqlOf(`select "title" from "POSTS" where "POSTS"."tenant_id" = ? order by "id"`, [1]));
+    const aliased = ex.selectFrom("Posts as p").innerJoin("USERS as u", "u.id", "p.user_id").select("p.title");
+    assertSql(
+      ctx,
+      aliased,
+      sqlOf(
+        `select "p"."title" from "Posts" as "p" inner join "USERS" as "u" on "u"."id" = "p"."user_id" and ` +
+          `"u"."tenant_id" = ? where "p"."tenant_id" = ?`,
+        [1, 1],
+      ),
+    );
+    const forged = await rejection(
+      ex.insertInto("POSTS").values({ tenant_id: 2, user_id: 1, title: "f", body: "f" })
+        .execute(),
+    );
+    assert.ok(isRLSPolicyViolation(forged), String(forged));
+    const moved = await rejection(ex.updateTable("Posts").set({ tenant_id: 2 }).execute());
+    assert.ok(isRLSPolicyViolation(moved), String(moved));
+    if (database === "sqlite") {
+      assert.deepEqual(plainRows(await query.execute()), [{ title: "a1" }, { title: "a2" }]);
+      assert.deepEqual(plainRows(await aliased.execute()), [{ title: "a1" }]);
+      assert.equal((await ex.deleteFrom("POSTS").executeTakeFirst()).numDeletedRows, 2n);
+    } else {
+      assert.match(String(await rejection(query.execute())), /POSTS/);
+    }
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+});
 
 suite.test("leak suite: MERGE into a covered table is refused; a covered source is filtered", async ({ db }) => {
   const before = await tenant2Snapshot(db);

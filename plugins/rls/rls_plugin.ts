@@ -1,4 +1,15 @@
-import type { Expression, Kysely, SqlBool } from "kysely";
+import {
+  AndNode,
+  BinaryOperationNode,
+  type Expression,
+  type Kysely,
+  type OperationNode,
+  OperatorNode,
+  ParensNode,
+  PrimitiveValueListNode,
+  type SqlBool,
+  ValueNode,
+} from "kysely";
 import {
   type AnyExpressionBuilder,
   type KyseraPlugin,
@@ -90,8 +101,54 @@ function matches(value: unknown, expected: unknown): boolean {
   return same(value, expected);
 }
 
-function never(eb: AnyExpressionBuilder): Expression<SqlBool> {
-  return eb(eb.lit<number>(1), "=", eb.lit<number>(0));
+/** A predicate built as an operation node, handed back as an expression. */
+class NodeExpression implements Expression<SqlBool> {
+  readonly #node: OperationNode;
+  constructor(node: OperationNode) {
+    this.#node = node;
+  }
+  get expressionType(): SqlBool | undefined {
+    return undefined;
+  }
+  toOperationNode(): OperationNode {
+    return this.#node;
+  }
+}
+
+const EQ = OperatorNode.create("=");
+const IN = OperatorNode.create("in");
+const IS = OperatorNode.create("is");
+/** `1 = 0`, as `eb(eb.lit(1), "=", eb.lit(0))` builds it. */
+const NEVER = new NodeExpression(
+  BinaryOperationNode.create(ValueNode.createImmediate(1), EQ, ValueNode.createImmediate(0)),
+);
+
+function never(_eb: AnyExpressionBuilder): Expression<SqlBool> {
+  return NEVER;
+}
+
+function isPrimitive(value: unknown): value is string | number | bigint | boolean {
+  const type = typeof value;
+  return type === "string" || type === "number" || type === "bigint" || type === "boolean";
+}
+
+/**
+ * One column-map entry as a predicate node, the same nodes `eb(column, "=",
+ * value)`, `eb(column, "in", values)` and `eb(column, "is", null)` build,
+ * without going through the builder. Anything else (an expression as the
+ * value, say) goes through the builder.
+ */
+function entryNode(
+  column: Expression<unknown>,
+  value: unknown,
+  eb: AnyExpressionBuilder,
+): OperationNode {
+  if (value === null) return BinaryOperationNode.create(column.toOperationNode(), IS, ValueNode.createImmediate(null));
+  if (isPrimitive(value)) return BinaryOperationNode.create(column.toOperationNode(), EQ, ValueNode.create(value));
+  if (Array.isArray(value) && value.every(isPrimitive)) {
+    return BinaryOperationNode.create(column.toOperationNode(), IN, PrimitiveValueListNode.create(value));
+  }
+  return (Array.isArray(value) ? eb(column, "in", value) : eb(column, "=", value)).toOperationNode();
 }
 
 function applies(policy: Policy, op: RLSOperation): boolean {
@@ -117,9 +174,11 @@ function evaluation(
   context: RLSContext,
   table: string,
   operation: RLSOperation,
-  extra: { data?: Readonly<Record<string, unknown>>; row?: Readonly<Record<string, unknown>> } = {},
+  extra?: { data?: Readonly<Record<string, unknown>>; row?: Readonly<Record<string, unknown>> },
 ): PolicyEvaluationContext {
-  return { auth: context.auth, meta: context.meta, table, operation, ...extra };
+  return extra === undefined
+    ? { auth: context.auth, meta: context.meta, table, operation }
+    : { auth: context.auth, meta: context.meta, table, operation, ...extra };
 }
 
 /** The merged column maps of a table's filters (for `op`: every filter when reading). */
@@ -133,14 +192,28 @@ function columnMaps(policies: TablePolicies, ctx: PolicyEvaluationContext, write
   return maps;
 }
 
+type FilterPolicy = Extract<Policy, { type: "filter" }>;
+
+/** What a covered table's policies come to, computed once per plugin. */
+interface TablePlan {
+  /** The table's name in the schema. */
+  readonly table: string;
+  readonly policies: TablePolicies;
+  /** The operations allow/deny/defaultDeny decide; `undefined` when none. */
+  readonly gated: ReadonlySet<RLSOperation> | undefined;
+  readonly filters: readonly FilterPolicy[];
+}
+
 /**
  * Creates the row-level security plugin. For every table the schema names
  * (and `excludeTables` does not), in every query through the executor, its
  * transactions, controlled transactions, connections and `withoutPlugins()`:
  *
- * - every reference (any alias, joins, subqueries, CTEs, set operations,
- *   UPDATE/DELETE targets, the update path of upserts, MERGE) gets the
- *   table's filters ANDed on, in the same statement;
+ * - every reference (any alias, schema, joins, subqueries, CTEs, set
+ *   operations, UPDATE/DELETE targets, the update path of upserts, MERGE)
+ *   gets the table's filters ANDed on, in the same statement; a table named
+ *   in another case (`"POSTS"`, which SQLite reads as `posts`) is covered
+ *   too;
  * - INSERT and UPDATE values must match the `'all'` filters' column maps
  *   (a forged tenant, or a row moved into another tenant, throws
  *   `RLSPolicyViolation` before anything is sent; a mapped column an INSERT
@@ -200,24 +273,42 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
   const requireContext = options.requireContext ?? true;
   const rawAllowed = options.allowRawSql ?? false;
 
-  // Per table, computed once: which operations allow/deny/defaultDeny gate.
-  const gated = new Map<string, ReadonlySet<RLSOperation>>();
+  // Per table, computed once: its policies, its filters, and which
+  // operations allow/deny/defaultDeny gate (none, usually).
+  const plans = new Map<string, TablePlan>();
+  const folded = new Map<string, TablePlan>();
   for (const [table, policies] of Object.entries(schema)) {
-    if (policies === undefined) continue;
+    if (policies === undefined || excluded.has(table)) continue;
     const ops = new Set<RLSOperation>();
     for (const op of ["read", "create", "update", "delete"] as const) {
       if (policies.defaultDeny === true) ops.add(op);
       for (const p of policies.policies) if ((p.type === "allow" || p.type === "deny") && applies(p, op)) ops.add(op);
     }
-    gated.set(table, ops);
+    const plan: TablePlan = {
+      table,
+      policies,
+      gated: ops.size === 0 ? undefined : ops,
+      filters: policies.policies.filter((p) => p.type === "filter"),
+    };
+    plans.set(table, plan);
+    // A name spelled in another case: an exact lower-case key wins.
+    const lower = table.toLowerCase();
+    if (!folded.has(lower) || lower === table) folded.set(lower, plan);
   }
-  const policiesOf = (table: string): TablePolicies | undefined =>
-    excluded.has(table) || !Object.hasOwn(schema, table) ? undefined : schema[table];
-  const allowed = (policies: TablePolicies, table: string, op: RLSOperation, context: RLSContext): boolean =>
-    gated.get(table)?.has(op) !== true || permitted(policies, op, evaluation(context, table, op));
-  const covers = (table: string): boolean => policiesOf(table) !== undefined;
+  /**
+   * The plan of a table as a query names it. SQLite (always) and MySQL
+   * (with `lower_case_table_names`) read `POSTS` as `posts`: a name that
+   * matches a covered table in another case is covered too, never let
+   * through unfiltered.
+   */
+  const planOf = (table: string): TablePlan | undefined =>
+    excluded.has(table) ? undefined : plans.get(table) ?? folded.get(table.toLowerCase());
+  const policiesOf = (table: string): TablePolicies | undefined => planOf(table)?.policies;
+  const allowed = (plan: TablePlan, op: RLSOperation, context: RLSContext): boolean =>
+    plan.gated?.has(op) !== true || permitted(plan.policies, op, evaluation(context, plan.table, op));
+  const covers = (table: string): boolean => planOf(table) !== undefined;
   const bypasses = (context: RLSContext): boolean =>
-    context.auth.isSystem === true || context.auth.roles.some((r) => bypassRoles.has(r));
+    context.auth.isSystem === true || (bypassRoles.size > 0 && context.auth.roles.some((r) => bypassRoles.has(r)));
 
   const refuseUnless = (ok: boolean, op: RLSOperation, table: string): void => {
     if (!ok) throw new RLSPolicyViolation(op, table, "no policy permits it in the current context");
@@ -272,60 +363,76 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
       return rawAllowed || (info.context !== undefined && bypasses(info.context));
     },
     scopeRows(ref: TableReference<RLSContext>, eb: AnyExpressionBuilder): Expression<SqlBool> | undefined {
-      const policies = policiesOf(ref.table);
-      if (policies === undefined) return undefined;
+      const plan = planOf(ref.table);
+      if (plan === undefined) return undefined;
       const context = ref.context;
       if (context === undefined) {
         if (requireContext) throw new RLSContextError(ref.table);
         return never(eb);
       }
       if (bypasses(context)) return undefined;
-      if (ref.statement === "merge" && ref.position === "target") {
-        // A MERGE's SET and INSERT values never reach onWrite: nothing could
-        // stop it from moving a row into another tenant.
-        throw new RLSPolicyViolation(
-          "update",
-          ref.table,
-          "MERGE into a table under RLS cannot be checked; use INSERT and UPDATE",
-        );
-      }
-      const targetOps: RLSOperation[] = ref.position === "conflict-update"
-        ? ["update"]
-        : ref.position !== "target"
-        ? []
-        : ref.statement === "update"
-        ? ["update"]
-        : ref.statement === "delete"
-        ? ["delete"]
-        : [];
-      for (const op of targetOps) refuseUnless(allowed(policies, ref.table, op, context), op, ref.table);
-      if (targetOps.length === 0 && !allowed(policies, ref.table, "read", context)) return never(eb);
-      const ctx = evaluation(context, ref.table, "read");
-      const predicates: Expression<SqlBool>[] = [];
-      for (const policy of policies.policies) {
-        if (policy.type !== "filter") continue;
-        if (policy.expression !== undefined) {
-          predicates.push(policy.expression(eb, { ...ctx, column: (name) => ref.column(name) }));
-          continue;
-        }
-        for (const [column, value] of Object.entries(policy.map!(ctx))) {
-          if (value === undefined || (Array.isArray(value) && value.length === 0)) return never(eb);
-          if (Array.isArray(value) && value.some((v) => v === undefined)) return never(eb);
-          predicates.push(
-            value === null
-              ? eb(ref.column(column), "is", null)
-              : Array.isArray(value)
-              ? eb(ref.column(column), "in", value)
-              : eb(ref.column(column), "=", value),
+      const position = ref.position;
+      if (position === "target" || position === "conflict-update") {
+        if (ref.statement === "merge" && position === "target") {
+          // A MERGE's SET and INSERT values never reach onWrite: nothing could
+          // stop it from moving a row into another tenant.
+          throw new RLSPolicyViolation(
+            "update",
+            ref.table,
+            "MERGE into a table under RLS cannot be checked; use INSERT and UPDATE",
           );
         }
       }
-      if (predicates.length === 0) return undefined;
-      return predicates.length === 1 ? predicates[0] : eb.and(predicates);
+      // The rows an UPDATE or DELETE changes need that operation permitted;
+      // every other reference reads.
+      const op: RLSOperation | undefined = position === "conflict-update"
+        ? "update"
+        : position !== "target"
+        ? undefined
+        : ref.statement === "update"
+        ? "update"
+        : ref.statement === "delete"
+        ? "delete"
+        : undefined;
+      if (plan.gated !== undefined) {
+        if (op !== undefined) refuseUnless(allowed(plan, op, context), op, ref.table);
+        else if (!allowed(plan, "read", context)) return never(eb);
+      }
+      const filters = plan.filters;
+      if (filters.length === 0) return undefined;
+      const ctx = evaluation(context, plan.table, "read");
+      let predicate: OperationNode | undefined;
+      let predicates: OperationNode[] | undefined;
+      for (let i = 0; i < filters.length; i++) {
+        const policy = filters[i] as FilterPolicy;
+        if (policy.expression !== undefined) {
+          const node = policy.expression(eb, { ...ctx, column: (name) => ref.column(name) }).toOperationNode();
+          if (predicate === undefined) predicate = node;
+          else (predicates ??= [predicate]).push(node);
+          continue;
+        }
+        const map = policy.map!(ctx);
+        for (const column of Object.keys(map)) {
+          const value = map[column];
+          if (value === undefined || (Array.isArray(value) && (value.length === 0 || value.includes(undefined)))) {
+            return never(eb);
+          }
+          const node = entryNode(ref.column(column), value, eb);
+          if (predicate === undefined) predicate = node;
+          else (predicates ??= [predicate]).push(node);
+        }
+      }
+      if (predicate === undefined) return undefined;
+      if (predicates === undefined) return new NodeExpression(predicate);
+      // As `eb.and(predicates)` builds it: a left-deep AND in parentheses.
+      let and = predicates[0] as OperationNode;
+      for (let i = 1; i < predicates.length; i++) and = AndNode.create(and, predicates[i] as OperationNode);
+      return new NodeExpression(ParensNode.create(and));
     },
     onWrite(write: WriteInfo<RLSContext>): WriteChange | undefined {
-      const policies = policiesOf(write.table);
-      if (policies === undefined) return undefined;
+      const plan = planOf(write.table);
+      if (plan === undefined) return undefined;
+      const policies = plan.policies;
       const op: RLSOperation = write.operation === "update" || write.kind === "upsert-set" ? "update" : "create";
       const context = write.context;
       if (context === undefined) {
@@ -340,7 +447,7 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
           "REPLACE deletes rows the policy cannot see; use an upsert",
         );
       }
-      refuseUnless(allowed(policies, write.table, op, context), op, write.table);
+      refuseUnless(allowed(plan, op, context), op, write.table);
       const maps = columnMaps(policies, evaluation(context, write.table, op), true);
       const refuse = () => {
         throw new RLSPolicyViolation(op, write.table, "a validate policy refused the values");
