@@ -88,6 +88,8 @@ export interface CursorCodec {
 
 /** Token version byte of an unsigned token. */
 const UNSIGNED = 1;
+/** The version byte of an unsigned token, as a binary-string character. */
+const UNSIGNED_PREFIX = String.fromCharCode(UNSIGNED);
 /** Token version byte of an HMAC-SHA-256-signed token. */
 const SIGNED = 2;
 const TAG_BYTES = 32;
@@ -203,7 +205,7 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
   const encodeUnsigned = (values: readonly CursorValue[]): string => {
     const json = jsonOf(values);
     if (NON_ASCII.test(json)) return toBase64Url(payloadOf(values));
-    return btoa(String.fromCharCode(UNSIGNED) + json).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    return base64ToUrl(btoa(UNSIGNED_PREFIX + json));
   };
 
   const checkLength = (token: unknown): string => {
@@ -539,7 +541,26 @@ function fromBase64UrlBinary(text: string): string | undefined {
   const rest = text.length & 3;
   if (rest === 1 || !BASE64URL.test(text)) return undefined;
   if (rest !== 0 && (DECODE_TABLE[text.charCodeAt(text.length - 1)]! & (rest === 2 ? 15 : 3)) !== 0) return undefined;
-  return atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  // Most tokens lack one of the two characters: skip the replace then.
+  let base64 = text;
+  if (base64.includes("-")) base64 = base64.replace(DASHES, "+");
+  if (base64.includes("_")) base64 = base64.replace(UNDERSCORES, "/");
+  return atob(base64);
+}
+
+const DASHES = /-/g;
+const UNDERSCORES = /_/g;
+const PLUSES = /\+/g;
+const SLASHES = /\//g;
+
+/** Standard (padded) base64 to base64url without padding. */
+function base64ToUrl(base64: string): string {
+  let end = base64.length;
+  while (end > 0 && base64.charCodeAt(end - 1) === 61 /* = */) end--;
+  let out = end === base64.length ? base64 : base64.slice(0, end);
+  if (out.includes("+")) out = out.replace(PLUSES, "-");
+  if (out.includes("/")) out = out.replace(SLASHES, "_");
+  return out;
 }
 
 /** The bytes as a string when they are all ASCII (no TextDecoder call on the hot path). */

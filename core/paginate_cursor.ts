@@ -1,17 +1,29 @@
 import {
+  AndNode,
   BinaryOperationNode,
   type Expression,
-  type ExpressionBuilder,
+  expressionBuilder,
   ExpressionWrapper,
   type Kysely,
+  type OperationNode,
   OperatorNode,
+  OrderByItemNode,
+  OrNode,
+  ParensNode,
+  RawNode,
   type SelectQueryBuilder,
   type SqlBool,
   type StringReference,
   TupleNode,
   ValueNode,
 } from "kysely";
-import { createCursorCodec, type CursorCodec, type CursorValue, type CursorValueType } from "./cursor_codec.ts";
+import {
+  createCursorCodec,
+  type CursorCodec,
+  type CursorColumn,
+  type CursorValue,
+  type CursorValueType,
+} from "./cursor_codec.ts";
 import { type DialectName, getDialect } from "./dialect.ts";
 import { InvalidCursorError } from "./errors.ts";
 
@@ -127,9 +139,52 @@ interface Column {
 }
 
 // deno-lint-ignore no-explicit-any
-type AnyEB = ExpressionBuilder<any, any>;
-// deno-lint-ignore no-explicit-any
 type AnyQuery = SelectQueryBuilder<any, any, any>;
+type Node = Readonly<OperationNode>;
+
+/**
+ * Everything about one order that does not depend on the cursor values, the
+ * page size or the query: built once per order and dialect and cached, so a
+ * page only decodes its cursor, makes a few value nodes and runs.
+ */
+interface Plan {
+  /** The order, tiebreaker included, in the requested direction. */
+  readonly columns: readonly Column[];
+  readonly codecColumns: readonly CursorColumn[];
+  /** The resolved order, which every cursor of this order is bound to. */
+  readonly order: string;
+  /** Codecs of unsigned cursors, by `maxCursorLength` and `bind`. Bounded: cleared when full. */
+  readonly codecs: Map<string, CursorCodec>;
+  readonly forward: Side;
+  /** The order reversed, for pages read backward. */
+  readonly backward: Side;
+}
+
+/** The seek predicate's parts and the ORDER BY of one reading direction. */
+interface Side {
+  readonly seek: readonly Seek[];
+  /**
+   * Where the trailing row-value comparison starts (`(b, id) < (?, ?)`), or
+   * -1 when there is none.
+   */
+  readonly rowFrom: number;
+  readonly rowRefs: Node | undefined;
+  readonly rowOperator: Node | undefined;
+  /** Appends one column's ORDER BY items, each. */
+  readonly orderBy: readonly ((q: AnyQuery) => AnyQuery)[];
+}
+
+/** One column of the seek predicate, with its prebuilt (immutable) nodes. */
+interface Seek {
+  readonly ref: Node;
+  /** `>` (or `<` when descending). */
+  readonly gt: Node;
+  /** `>=` (or `<=` when descending). */
+  readonly ge: Node;
+  readonly isNull: Node;
+  readonly isNotNull: Node;
+  readonly nullsFirst: boolean | undefined;
+}
 
 /**
  * Pages through a query by keyset ("cursor" or "seek" pagination): each page
@@ -150,6 +205,11 @@ type AnyQuery = SelectQueryBuilder<any, any, any>;
  *   columns, value types) and bound to the order; with a `secret` they are
  *   HMAC-signed and bound to this query (its SQL and parameters) as well. A
  *   bad cursor throws `InvalidCursorError` before any SQL runs.
+ * - What depends on the order alone (its validation, the column references,
+ *   the ORDER BY, the predicate's shape, the unsigned codec) is built once and
+ *   reused: found by the `orderBy` array itself (checked against its current
+ *   entries on every call) when the order is declared once, as a constant,
+ *   and by its resolved form when the array is built anew for each call.
  *
  * The query's own ORDER BY, LIMIT and OFFSET are replaced. Order columns must
  * be columns (the predicate goes in WHERE), selected in the result under
@@ -204,42 +264,207 @@ export async function paginateCursor<DB, TB extends keyof DB, O>(
   if (after !== undefined && before !== undefined) {
     throw new TypeError("Cannot paginate: 'after' and 'before' are mutually exclusive: both are set");
   }
-  const columns = resolveColumns(options);
-  const base = withoutPaging(query as unknown as AnyQuery);
-  const dialect = getDialect(options.db);
-  const codec = codecFor(columns, base, options);
+  const dialect = dialectOf(options.db);
+  const plan = planFor(options, dialect);
+  const { columns } = plan;
+  // `limit()` below replaces any LIMIT; ORDER BY items would be appended to, and OFFSET kept.
+  let q = (query as unknown as AnyQuery).clearOrderBy().clearOffset();
+  const codec = options.secret === undefined
+    ? unsignedCodec(plan, options)
+    : signedCodec(plan, q.clearLimit(), options);
 
   const backward = before !== undefined || (after === undefined && options.fromEnd === true);
+  const side = backward ? plan.backward : plan.forward;
   const token = backward ? before : after;
-  let q = base;
   if (token !== undefined) {
     const values = codec.signed ? await codec.decode(token) : codec.decodeSync(token);
     if (dialect === "sqlite") checkSqliteValues(values, columns);
-    const seek = backward ? columns.map(reverse) : columns;
-    q = q.where((eb) => afterPredicate(eb, seek, values, 0, dialect));
+    q = q.where(new ExpressionWrapper(seekPredicate(side, values)) as Expression<SqlBool>);
   }
-  for (const c of backward ? columns.map(reverse) : columns) q = orderBy(q, c, dialect);
-  const rows = (await q.limit(limit + 1).execute()) as O[];
+  for (const orderBy of side.orderBy) q = orderBy(q);
+  const rows = (await q.limit(limit + 1).execute()) as Record<string, unknown>[];
 
   const more = rows.length > limit;
   const data = more ? rows.slice(0, limit) : rows;
   if (backward) data.reverse();
-  checkRows(data as Record<string, unknown>[], columns);
+  checkRows(data, columns);
   const hasNext = backward ? before !== undefined : more;
   const hasPrev = backward ? more : after !== undefined;
-  const first = data[0] as Record<string, unknown> | undefined;
-  const last = data[data.length - 1] as Record<string, unknown> | undefined;
-  const encode = (row: Record<string, unknown> | undefined) => {
-    if (row === undefined) return null;
-    const values = columns.map((c) => row[c.key] as CursorValue);
-    return codec.signed ? codec.encode(values) : codec.encodeSync(values);
-  };
-  const next = hasNext ? encode(last) : null;
-  const prev = hasPrev ? encode(first) : null;
-  const [nextCursor, prevCursor]: (string | null)[] = codec.signed
+  const next = hasNext ? encodeRow(codec, columns, data[data.length - 1]) : null;
+  const prev = hasPrev ? encodeRow(codec, columns, data[0]) : null;
+  const [nextCursor, prevCursor] = codec.signed
     ? await Promise.all([next, prev])
     : [next as string | null, prev as string | null];
-  return { data, nextCursor: nextCursor ?? null, prevCursor: prevCursor ?? null, hasNext, hasPrev };
+  return { data: data as O[], nextCursor: nextCursor ?? null, prevCursor: prevCursor ?? null, hasNext, hasPrev };
+}
+
+/** Dialects by Kysely instance or transaction (whose adapter never changes), so a page need not read the adapter. */
+const DIALECTS = new WeakMap<object, DialectName>();
+
+function dialectOf(db: Pick<Kysely<never>, "getExecutor">): DialectName {
+  let dialect = DIALECTS.get(db);
+  if (dialect === undefined) {
+    dialect = getDialect(db);
+    DIALECTS.set(db, dialect);
+  }
+  return dialect;
+}
+
+/** The cursor of a row (a promise when signed), or `null` when there is no row. */
+function encodeRow(
+  codec: CursorCodec,
+  columns: readonly Column[],
+  row: Record<string, unknown> | undefined,
+): string | Promise<string> | null {
+  if (row === undefined) return null;
+  const values = new Array<CursorValue>(columns.length);
+  for (let i = 0; i < columns.length; i++) values[i] = row[columns[i]!.key] as CursorValue;
+  return codec.signed ? codec.encode(values) : codec.encodeSync(values);
+}
+
+/** A plan as cached for one `orderBy` array, with the options it was made for. */
+interface CachedPlan {
+  /** Each entry's column, direction, nulls, type and key, flattened. */
+  readonly entries: readonly unknown[];
+  readonly tiebreaker: unknown;
+  /** The tiebreaker's column, type and key when it is given as an object. */
+  readonly tiebreakerFields: readonly unknown[] | undefined;
+  readonly dialect: DialectName;
+  readonly plan: Plan;
+}
+
+/**
+ * Plans by `orderBy` array: the fast path, for an order declared once. Every
+ * hit is checked against the array's current entries (an array can be
+ * changed in place), so a stale plan is never used.
+ */
+const PLANS_BY_ARRAY = new WeakMap<object, CachedPlan[]>();
+const MAX_PLANS_PER_ARRAY = 8;
+/** Plans by resolved order: for orders built anew on each call. Bounded: cleared when full. */
+const PLANS_BY_KEY = new Map<string, Plan>();
+const MAX_PLANS_BY_KEY = 256;
+
+function planFor<DB, TB extends keyof DB>(options: CursorPaginationOptions<DB, TB>, dialect: DialectName): Plan {
+  const orderBy = options.orderBy as readonly CursorOrderBy<DB, TB>[] | undefined;
+  const cached = typeof orderBy === "object" && orderBy !== null ? PLANS_BY_ARRAY.get(orderBy) : undefined;
+  if (cached !== undefined) {
+    for (const entry of cached) if (isPlanOf(entry, options, dialect)) return entry.plan;
+  }
+  const columns = resolveColumns(options);
+  const order = JSON.stringify(columns.map((c) => [c.column, c.key, c.desc, c.nullsFirst ?? null, c.type ?? null]));
+  const key = `${dialect}\u0000${order}`;
+  let plan = PLANS_BY_KEY.get(key);
+  if (plan === undefined) {
+    plan = createPlan(columns, order, dialect);
+    if (PLANS_BY_KEY.size >= MAX_PLANS_BY_KEY) PLANS_BY_KEY.clear();
+    PLANS_BY_KEY.set(key, plan);
+  }
+  const entry: CachedPlan = {
+    entries: orderBy!.flatMap((e) => [e.column, e.direction, e.nulls, e.type, e.key]),
+    tiebreaker: options.tiebreaker,
+    tiebreakerFields: tiebreakerFields(options.tiebreaker),
+    dialect,
+    plan,
+  };
+  if (cached === undefined) PLANS_BY_ARRAY.set(orderBy!, [entry]);
+  else {
+    if (cached.length >= MAX_PLANS_PER_ARRAY) cached.shift();
+    cached.push(entry);
+  }
+  return plan;
+}
+
+function tiebreakerFields(tiebreaker: unknown): unknown[] | undefined {
+  if (typeof tiebreaker !== "object" || tiebreaker === null) return undefined;
+  const { column, type, key } = tiebreaker as { column?: unknown; type?: unknown; key?: unknown };
+  return [column, type, key];
+}
+
+function isPlanOf<DB, TB extends keyof DB>(
+  cached: CachedPlan,
+  options: CursorPaginationOptions<DB, TB>,
+  dialect: DialectName,
+): boolean {
+  if (cached.dialect !== dialect) return false;
+  const tiebreaker = options.tiebreaker;
+  if (typeof tiebreaker === "object" && tiebreaker !== null) {
+    const fields = cached.tiebreakerFields;
+    if (
+      fields === undefined || fields[0] !== tiebreaker.column || fields[1] !== tiebreaker.type ||
+      fields[2] !== tiebreaker.key
+    ) {
+      return false;
+    }
+  } else if (tiebreaker !== cached.tiebreaker) {
+    return false;
+  }
+  const orderBy = options.orderBy;
+  const entries = cached.entries;
+  if (orderBy.length * 5 !== entries.length) return false;
+  for (let i = 0, j = 0; i < orderBy.length; i++, j += 5) {
+    const e = orderBy[i]!;
+    if (
+      e.column !== entries[j] || e.direction !== entries[j + 1] || e.nulls !== entries[j + 2] ||
+      e.type !== entries[j + 3] || e.key !== entries[j + 4]
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function createPlan(columns: Column[], order: string, dialect: DialectName): Plan {
+  return {
+    columns,
+    codecColumns: columns.map((c) => ({ name: c.key, type: c.type, nullable: c.nullsFirst !== undefined })),
+    order,
+    codecs: new Map(),
+    forward: createSide(columns, dialect),
+    backward: createSide(columns.map(reverse), dialect),
+  };
+}
+
+/** Builds Kysely's nodes for column references and the CASE of a NULL order once, through its public builder. */
+// deno-lint-ignore no-explicit-any
+const EB = expressionBuilder<any, any>();
+const IS = OperatorNode.create("is");
+const IS_NOT = OperatorNode.create("is not");
+const NULL = ValueNode.createImmediate(null);
+const OPERATORS = {
+  gt: OperatorNode.create(">"),
+  ge: OperatorNode.create(">="),
+  lt: OperatorNode.create("<"),
+  le: OperatorNode.create("<="),
+};
+
+function createSide(columns: readonly Column[], dialect: DialectName): Side {
+  const seek = columns.map((c): Seek => {
+    const ref = EB.ref(c.column).toOperationNode();
+    return {
+      ref,
+      gt: c.desc ? OPERATORS.lt : OPERATORS.gt,
+      ge: c.desc ? OPERATORS.le : OPERATORS.ge,
+      isNull: BinaryOperationNode.create(ref, IS, NULL),
+      isNotNull: BinaryOperationNode.create(ref, IS_NOT, NULL),
+      nullsFirst: c.nullsFirst,
+    };
+  });
+  let rowFrom = -1;
+  if (ROW_VALUES[dialect]) {
+    for (let i = 0; i < columns.length - 1; i++) {
+      if (sameDirectionNotNull(columns, i)) {
+        rowFrom = i;
+        break;
+      }
+    }
+  }
+  return {
+    seek,
+    rowFrom,
+    rowRefs: rowFrom === -1 ? undefined : TupleNode.create(seek.slice(rowFrom).map((s) => s.ref)),
+    rowOperator: rowFrom === -1 ? undefined : seek[rowFrom]!.gt,
+    orderBy: orderByAppliers(columns, seek.map((s) => s.ref), dialect),
+  };
 }
 
 function resolveColumns<DB, TB extends keyof DB>(options: CursorPaginationOptions<DB, TB>): Column[] {
@@ -304,54 +529,48 @@ function reverse(c: Column): Column {
   return { ...c, desc: !c.desc, nullsFirst: c.nullsFirst === undefined ? undefined : !c.nullsFirst };
 }
 
+const MAX_CODECS_PER_PLAN = 64;
+
 /**
- * Binds the cursor to the order and, when cursors are signed, to the query's
- * SQL and parameters, so a signed cursor of another table, filter or order is
- * rejected. Unsigned cursors can be forged by anyone, so binding them to the
- * query would prove nothing; they are bound to the order only, which spares
- * every page a second compile of the query, and their codec is cached.
+ * The codec of unsigned cursors, bound to the order and `bind`. Unsigned
+ * cursors can be forged by anyone, so binding them to the query would prove
+ * nothing; they are bound to the order only, which spares every page a second
+ * compile of the query, and their codecs are cached with the plan.
  */
-function codecFor<DB, TB extends keyof DB>(
-  columns: Column[],
-  base: AnyQuery,
-  options: CursorPaginationOptions<DB, TB>,
-): CursorCodec {
-  let context = JSON.stringify(columns.map((c) => [c.column, c.key, c.desc, c.nullsFirst ?? null, c.type ?? null])) +
-    "\u0000" + (options.bind ?? "");
-  const create = () =>
-    createCursorCodec({
-      columns: columns.map((c) => ({ name: c.key, type: c.type, nullable: c.nullsFirst !== undefined })),
-      context,
-      secret: options.secret,
-      maxLength: options.maxCursorLength,
-    });
-  if (options.secret !== undefined) {
-    const compiled = base.compile();
-    context += "\u0000" + compiled.sql + "\u0000" + JSON.stringify(compiled.parameters, jsonSafe);
-    return create();
-  }
-  const cacheKey = `${options.maxCursorLength ?? ""}\u0000${context}`;
-  let codec = UNSIGNED_CODECS.get(cacheKey);
+function unsignedCodec<DB, TB extends keyof DB>(plan: Plan, options: CursorPaginationOptions<DB, TB>): CursorCodec {
+  const { bind, maxCursorLength } = options;
+  const key = bind === undefined && maxCursorLength === undefined ? "" : `${maxCursorLength ?? ""}\u0000${bind ?? ""}`;
+  let codec = plan.codecs.get(key);
   if (codec === undefined) {
-    if (UNSIGNED_CODECS.size >= MAX_CACHED_CODECS) UNSIGNED_CODECS.clear();
-    codec = create();
-    UNSIGNED_CODECS.set(cacheKey, codec);
+    codec = createCursorCodec({
+      columns: plan.codecColumns,
+      context: plan.order + "\u0000" + (bind ?? ""),
+      maxLength: maxCursorLength,
+    });
+    if (plan.codecs.size >= MAX_CODECS_PER_PLAN) plan.codecs.clear();
+    plan.codecs.set(key, codec);
   }
   return codec;
 }
 
-/** Unsigned codecs by order spec: a handful per application. Bounded: cleared when full. */
-const UNSIGNED_CODECS = new Map<string, CursorCodec>();
-const MAX_CACHED_CODECS = 256;
-
-/** The query without ORDER BY, LIMIT and OFFSET (paging sets its own); unchanged when it has none. */
-function withoutPaging(query: AnyQuery): AnyQuery {
-  const node = query.toOperationNode();
-  let q = query;
-  if (node.orderBy !== undefined) q = q.clearOrderBy();
-  if (node.limit !== undefined) q = q.clearLimit();
-  if (node.offset !== undefined) q = q.clearOffset();
-  return q;
+/**
+ * The codec of signed cursors, bound to the order, `bind`, and the query's
+ * SQL and parameters, so a signed cursor of another table, filter, order or
+ * tenant is rejected.
+ */
+function signedCodec<DB, TB extends keyof DB>(
+  plan: Plan,
+  base: AnyQuery,
+  options: CursorPaginationOptions<DB, TB>,
+): CursorCodec {
+  const compiled = base.compile();
+  return createCursorCodec({
+    columns: plan.codecColumns,
+    context: plan.order + "\u0000" + (options.bind ?? "") + "\u0000" + compiled.sql + "\u0000" +
+      JSON.stringify(compiled.parameters, jsonSafe),
+    secret: options.secret,
+    maxLength: options.maxCursorLength,
+  });
 }
 
 function jsonSafe(_key: string, value: unknown): unknown {
@@ -361,7 +580,7 @@ function jsonSafe(_key: string, value: unknown): unknown {
 }
 
 /** node:sqlite binds neither booleans nor Dates; a cursor must not make the driver throw. */
-function checkSqliteValues(values: CursorValue[], columns: Column[]): void {
+function checkSqliteValues(values: CursorValue[], columns: readonly Column[]): void {
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (typeof value === "boolean" || value instanceof Date) {
@@ -373,7 +592,7 @@ function checkSqliteValues(values: CursorValue[], columns: Column[]): void {
   }
 }
 
-function checkRows(rows: Record<string, unknown>[], columns: Column[]): void {
+function checkRows(rows: Record<string, unknown>[], columns: readonly Column[]): void {
   for (const row of rows) {
     for (const c of columns) {
       const value = row[c.key];
@@ -395,83 +614,72 @@ function checkRows(rows: Record<string, unknown>[], columns: Column[]): void {
 
 const TRUE = Symbol("true");
 const FALSE = Symbol("false");
-type Condition = Expression<SqlBool> | typeof TRUE | typeof FALSE;
+type Condition = Node | typeof TRUE | typeof FALSE;
+const LIT_TRUE = ValueNode.createImmediate(true);
+const LIT_FALSE = ValueNode.createImmediate(false);
 
 /**
- * The rows strictly after `values` in the order `columns[from..]`:
+ * The rows strictly after `values` in the side's order, as Kysely nodes
+ * (the same nodes its expression builder makes for `eb(ref, ">", value)`,
+ * `eb.and`, `eb.or`, `eb.refTuple` and `eb.lit`, built without it).
+ */
+function seekPredicate(side: Side, values: CursorValue[]): Node {
+  const condition = after(side, values, 0);
+  return condition === TRUE ? LIT_TRUE : condition === FALSE ? LIT_FALSE : condition;
+}
+
+/**
  * `after(i) = ge(i) and (gt(i) or after(i + 1))`, with a row-value comparison
- * for a trailing run of same-direction NOT NULL columns where the dialect
+ * for the trailing run of same-direction NOT NULL columns where the dialect
  * compares row values through an index.
  */
-function afterPredicate(
-  eb: AnyEB,
-  columns: Column[],
-  values: CursorValue[],
-  from: number,
-  dialect: DialectName,
-): Expression<SqlBool> {
-  const condition = after(eb, columns, values, from, dialect);
-  if (condition === TRUE) return eb.lit(true) as unknown as Expression<SqlBool>;
-  if (condition === FALSE) return eb.lit(false) as unknown as Expression<SqlBool>;
-  return condition;
-}
-
-function after(eb: AnyEB, columns: Column[], values: CursorValue[], i: number, dialect: DialectName): Condition {
-  if (ROW_VALUES[dialect] && columns.length - i > 1 && sameDirectionNotNull(columns, i)) {
-    const op = columns[i]!.desc ? "<" : ">";
-    return new ExpressionWrapper(
-      BinaryOperationNode.create(
-        TupleNode.create(columns.slice(i).map((c) => eb.ref(c.column).toOperationNode())),
-        OperatorNode.create(op),
-        TupleNode.create(values.slice(i).map((v) => ValueNode.create(v))),
-      ),
-    ) as unknown as Expression<SqlBool>;
+function after(side: Side, values: CursorValue[], i: number): Condition {
+  if (i === side.rowFrom) {
+    const tuple = new Array<Node>(values.length - i);
+    for (let j = i; j < values.length; j++) tuple[j - i] = ValueNode.create(values[j]);
+    return BinaryOperationNode.create(side.rowRefs!, side.rowOperator!, TupleNode.create(tuple));
   }
-  const c = columns[i]!;
-  const value = values[i]!;
-  const ref = eb.ref(c.column);
-  const gtOp = c.desc ? "<" : ">";
-  const geOp = c.desc ? "<=" : ">=";
+  const s = side.seek[i]!;
+  const value = values[i];
   let gt: Condition;
   let ge: Condition;
-  let eq: Condition;
   if (value === null) {
     // NULLs first: every non-NULL follows; NULLs last: nothing but NULLs ties.
-    eq = eb(ref, "is", null);
-    gt = c.nullsFirst ? eb(ref, "is not", null) : FALSE;
-    ge = c.nullsFirst ? TRUE : eq;
+    gt = s.nullsFirst ? s.isNotNull : FALSE;
+    ge = s.nullsFirst ? TRUE : s.isNull;
   } else {
-    eq = eb(ref, "=", value);
-    gt = eb(ref, gtOp, value);
-    ge = eb(ref, geOp, value);
-    if (c.nullsFirst === false) {
-      gt = eb.or([gt, eb(ref, "is", null)]);
-      ge = eb.or([ge, eb(ref, "is", null)]);
+    const node = ValueNode.create(value);
+    gt = BinaryOperationNode.create(s.ref, s.gt, node);
+    ge = BinaryOperationNode.create(s.ref, s.ge, node);
+    if (s.nullsFirst === false) {
+      gt = ParensNode.create(OrNode.create(gt, s.isNull));
+      ge = ParensNode.create(OrNode.create(ge, s.isNull));
     }
   }
-  if (i === columns.length - 1) return gt;
-  const rest = after(eb, columns, values, i + 1, dialect);
-  const gtOrRest = or(eb, gt, rest);
+  if (i === values.length - 1) return gt;
+  const rest = after(side, values, i + 1);
+  const gtOrRest = or(gt, rest);
   if (ge === TRUE) return gtOrRest;
-  if (gt === FALSE) return and(eb, eq, rest);
-  return and(eb, ge, gtOrRest);
+  // Only a NULL value of a NULLs-last column has no greater value: the rest must tie on NULL.
+  if (gt === FALSE) return and(s.isNull, rest);
+  return and(ge, gtOrRest);
 }
 
-function or(eb: AnyEB, a: Condition, b: Condition): Condition {
+function or(a: Condition, b: Condition): Condition {
   if (a === TRUE || b === TRUE) return TRUE;
   if (a === FALSE) return b;
   if (b === FALSE) return a;
-  return eb.or([a, b]);
+  return ParensNode.create(OrNode.create(a, b));
 }
 
-function and(eb: AnyEB, a: Condition, b: Condition): Condition {
+function and(a: Condition, b: Condition): Condition {
   if (a === FALSE || b === FALSE) return FALSE;
   if (a === TRUE) return b;
   if (b === TRUE) return a;
-  return eb.and([a, b]);
+  return ParensNode.create(AndNode.create(a, b));
 }
 
-function sameDirectionNotNull(columns: Column[], from: number): boolean {
+function sameDirectionNotNull(columns: readonly Column[], from: number): boolean {
   const desc = columns[from]!.desc;
   for (let i = from; i < columns.length; i++) {
     if (columns[i]!.desc !== desc || columns[i]!.nullsFirst !== undefined) return false;
@@ -490,17 +698,59 @@ const ROW_VALUES: Record<DialectName, boolean> = {
   mssql: false,
 };
 
-function orderBy(q: AnyQuery, c: Column, dialect: DialectName): AnyQuery {
+/**
+ * The ORDER BY of `columns` as one function per column. Each column's items
+ * are built once, through Kysely's public `orderBy()` on a scratch query, and
+ * appended to each page's query as prebuilt nodes (see
+ * {@linkcode appendsOrderByItems}).
+ */
+function orderByAppliers(columns: readonly Column[], refs: readonly Node[], dialect: DialectName): Side["orderBy"] {
+  return columns.map((c, i) => {
+    const apply = orderBy(c, refs[i]!, dialect);
+    if (!appendsOrderByItems()) return apply;
+    // deno-lint-ignore no-explicit-any
+    const scratch = EB.selectFrom("_" as any) as unknown as AnyQuery;
+    const items = apply(scratch).toOperationNode().orderBy!.items.map((item) => new ExpressionWrapper(item));
+    return items.length === 1 ? (q) => q.orderBy(items[0]!) : (q) => q.orderBy(items[0]!).orderBy(items[1]!);
+  });
+}
+
+let orderByItemsAppended: boolean | undefined;
+
+/**
+ * KYSELY INTERNALS: whether `query.orderBy(expression)` appends the
+ * expression's node as it is when that node is already an `OrderByItemNode`
+ * (Kysely 0.28's `parseOrderByItem` does), so prebuilt items skip the
+ * per-page parsing of `orderBy(column, direction)`. Not a documented
+ * behaviour: it is checked once, on a scratch query, and when it does not
+ * hold every page builds its ORDER BY through the public forms instead.
+ */
+function appendsOrderByItems(): boolean {
+  if (orderByItemsAppended === undefined) {
+    const item = OrderByItemNode.create(EB.ref("a").toOperationNode(), RawNode.createWithSql("desc"));
+    try {
+      // deno-lint-ignore no-explicit-any
+      const scratch = (EB.selectFrom("_" as any) as unknown as AnyQuery).orderBy(new ExpressionWrapper(item));
+      const items = scratch.toOperationNode().orderBy?.items;
+      orderByItemsAppended = items?.length === 1 && items[0] === item;
+    } catch {
+      orderByItemsAppended = false;
+    }
+  }
+  return orderByItemsAppended;
+}
+
+/** A function that appends the ORDER BY items of column `c` (whose reference node is `ref`), through the public API. */
+function orderBy(c: Column, ref: Node, dialect: DialectName): (q: AnyQuery) => AnyQuery {
+  const column = new ExpressionWrapper(ref);
   const dir = c.desc ? "desc" : "asc";
-  if (c.nullsFirst === undefined) return q.orderBy(c.column, dir);
+  const nullsFirst = c.nullsFirst;
+  if (nullsFirst === undefined) return (q) => q.orderBy(column, dir);
   if (dialect === "postgres" || dialect === "sqlite") {
-    return q.orderBy(c.column, (ob) => (c.desc ? ob.desc() : ob.asc())[c.nullsFirst ? "nullsFirst" : "nullsLast"]());
+    return (q) => q.orderBy(column, (ob) => (c.desc ? ob.desc() : ob.asc())[nullsFirst ? "nullsFirst" : "nullsLast"]());
   }
   // MySQL and MSSQL have no NULLS FIRST/LAST: sort on "is null" first.
-  return q
-    .orderBy(
-      (eb) => eb.case().when(eb.ref(c.column), "is", null).then(eb.lit(1)).else(eb.lit(0)).end(),
-      c.nullsFirst ? "desc" : "asc",
-    )
-    .orderBy(c.column, dir);
+  const isNull = EB.case().when(column, "is", null).then(EB.lit(1)).else(EB.lit(0)).end();
+  const nullsDir = nullsFirst ? "desc" : "asc";
+  return (q) => q.orderBy(isNull, nullsDir).orderBy(column, dir);
 }

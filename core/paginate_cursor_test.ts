@@ -1,8 +1,21 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Kysely, type KyselyPlugin, type QueryId, type RootOperationNode, sql } from "kysely";
+import {
+  DummyDriver,
+  Kysely,
+  type KyselyPlugin,
+  MysqlAdapter,
+  MysqlIntrospector,
+  MysqlQueryCompiler,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type QueryId,
+  type RootOperationNode,
+  sql,
+} from "kysely";
 import { type CursorOrderBy, type CursorPage, isInvalidCursorError, paginateCursor } from "./mod.ts";
-import { assertSql, dbSuite, plainRows, rejection } from "../_test/harness.ts";
+import { assertSql, captureSql, dbSuite, plainRows, rejection } from "../_test/harness.ts";
 
 interface Item {
   id: number;
@@ -278,6 +291,80 @@ suite.test("paginateCursor() expands mixed directions and places NULLs the same 
       parameters: [5, 5, "y", "y", 2, 3],
     },
   });
+});
+
+suite.test("paginateCursor() follows an order array changed in place between pages", async ({ db }) => {
+  await seed(db);
+  // Plans are cached by the orderBy array; a change in place must not page by the old order.
+  const orderBy: Spec[] = [{ column: "a", direction: "asc", type: "number" }];
+  const tiebreaker = { column: "id" as const };
+  const query = db.selectFrom("items").select(["id", "a", "b"]);
+  const page = (after?: string) => paginateCursor(query, { db, orderBy, limit: 2, after, tiebreaker });
+  const ids = (p: CursorPage<{ id: number }>) => p.data.map((r) => Number(r.id));
+  const first = await page();
+  assert.deepEqual(ids(first), [1, 2]);
+  assert.deepEqual(ids(await page(first.nextCursor!)), [3, 4]);
+  (orderBy[0] as { direction: string }).direction = "desc";
+  assert.deepEqual(ids(await page()), [4, 3]);
+  const error = await rejection(page(first.nextCursor!));
+  assert.ok(isInvalidCursorError(error), `a cursor of the old order must be rejected, got ${error}`);
+  orderBy[0] = { column: "b", type: "string" };
+  assert.deepEqual(ids(await page()), [1, 4]);
+  orderBy.push({ column: "a", direction: "desc", type: "number" });
+  assert.deepEqual(ids(await page()), [4, 1]);
+  tiebreaker.column = "items.id" as "id";
+  const capture = captureSql(db);
+  await paginateCursor(capture.db.selectFrom("items").select(["id", "a", "b"]), { db, orderBy, limit: 2, tiebreaker });
+  assert.match(capture.last().sql, /order by ["`]b["`] asc, ["`]a["`] desc, ["`]items["`]\.["`]id["`] desc/);
+});
+
+suite.test("paginateCursor() keeps one order's cursors apart by bind and size cap", async ({ db }) => {
+  await seed(db);
+  const orderBy: Spec[] = [{ column: "a", type: "number" }];
+  const query = db.selectFrom("items").select(["id", "a"]);
+  const token = (await paginateCursor(query, { db, orderBy, limit: 1, bind: "tenant:1" })).nextCursor!;
+  const other = await rejection(paginateCursor(query, { db, orderBy, limit: 1, bind: "tenant:2", after: token }));
+  assert.ok(isInvalidCursorError(other) && other.reason === "context", `got ${other}`);
+  const capped = await rejection(
+    paginateCursor(query, { db, orderBy, limit: 1, bind: "tenant:1", maxCursorLength: 8, after: token }),
+  );
+  assert.ok(isInvalidCursorError(capped) && capped.reason === "too-large", `got ${capped}`);
+  const page = await paginateCursor(query, { db, orderBy, limit: 1, bind: "tenant:1", after: token });
+  assert.deepEqual(page.data.map((r) => Number(r.id)), [2]);
+});
+
+suite.test("paginateCursor() pages one order array on two dialects, each in its own SQL", async (ctx) => {
+  const { db } = ctx;
+  await seed(db);
+  const orderBy: Spec[] = [{ column: "c", nulls: "last", type: "number" }];
+  // A second, compile-only database of another dialect, sharing the order array.
+  const other = ctx.dialect === "mysql"
+    ? { adapter: new PostgresAdapter(), compiler: new PostgresQueryCompiler(), introspector: PostgresIntrospector }
+    : { adapter: new MysqlAdapter(), compiler: new MysqlQueryCompiler(), introspector: MysqlIntrospector };
+  const dummy = new Kysely<DB>({
+    dialect: {
+      createAdapter: () => other.adapter,
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (k) => new other.introspector(k),
+      createQueryCompiler: () => other.compiler,
+    },
+  });
+  const nullOrder = (mysql: boolean) =>
+    mysql
+      ? /order by case when `c` is null then 1 else 0 end asc, `c` asc, `id` asc limit/
+      : /order by "c" asc nulls last, "id" asc limit/;
+  for (const target of [db, dummy, db]) {
+    const capture = captureSql(target);
+    const page = await paginateCursor(capture.db.selectFrom("items").select(["id", "c"]), {
+      db: target,
+      orderBy,
+      limit: 3,
+    });
+    const mysql = target === db ? ctx.dialect === "mysql" : ctx.dialect !== "mysql";
+    assert.match(capture.last().sql, nullOrder(mysql));
+    if (target === db) assert.deepEqual(page.data.map((r) => Number(r.id)), [4, 2, 1]);
+  }
+  await dummy.destroy();
 });
 
 suite.test("paginateCursor() rejects tampered cursors with InvalidCursorError and sends no SQL", async (ctx) => {
