@@ -231,6 +231,17 @@ interface TablePlan {
  * `rlsContext.asSystemAsync(fn)`, `withoutRLS(fn)` and `bypassRoles` lift
  * every policy, and nothing else does.
  *
+ * Limit (evaluation order): the filters are ANDed onto the query, and the
+ * database decides in which order it evaluates a WHERE clause's conditions.
+ * Rows returned, and expressions in the select list, only ever see the
+ * caller's rows; but a function in the caller's own WHERE may be evaluated
+ * on other tenants' rows before the filter removes them, and if it raises,
+ * its error can carry their values (PostgreSQL orders conditions by cost,
+ * so a function declared as cheap as a comparison runs first; SQLite keeps
+ * the written order). Where untrusted callers choose such functions, use
+ * native PostgreSQL policies (`generateNativePolicies`): PostgreSQL
+ * evaluates them before any function not marked LEAKPROOF.
+ *
  * @typeParam DB The database type.
  * @param options The schema and behaviour.
  * @returns The plugin, for `createExecutor` / `createORM`.
