@@ -11,7 +11,9 @@
  * against hand-written Kysely with the identical `tenant_id = ?` SQL
  * (baseline); the RLS context (AsyncLocalStorage) is entered per call, or
  * once around a loop of 100 queries. Every RLS bench enters and leaves its
- * own context, so none is left behind for the other groups.
+ * own context, so none is left behind for the other groups. On a noisy
+ * machine, `bench/rls_ratio.ts` gives the same comparison interleaved
+ * (medians of per-round ratios).
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
