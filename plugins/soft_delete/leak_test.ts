@@ -218,6 +218,15 @@ async function allReads(db: AnyDb, database: TestDatabase): Promise<void> {
   }
 }
 
+// SQLite resolves table names without regard to case; the MariaDB server here
+// runs lower_case_table_names=0 and PostgreSQL quotes identifiers, so there
+// `USERS` is another (missing) table.
+suite.test("leak suite: a covered table named in another case is covered", async ({ db }) => {
+  const listed = createExecutorSync(db, [softDeletePlugin({ clock, tables: ["users", "posts"] })]);
+  const rows = await (listed as AnyDb).selectFrom("USERS").select("name").orderBy("name").execute();
+  assert.deepEqual(normal(rows), [{ name: "ada" }, { name: "cy" }]);
+}, { databases: ["sqlite"] });
+
 suite.test("leak suite: every read inside transaction()", async ({ db, database }) => {
   await executor(db).transaction().execute((trx) => allReads(trx, database));
 });

@@ -166,7 +166,12 @@ export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlu
   const deletedValue = options.deletedValue ?? defaultDeletedValue;
   const fallbackKey = options.primaryKey ?? "id";
   const soft = (options.repositoryDelete ?? "soft") === "soft";
-  const covers = (table: string): boolean => !excluded.has(table) && (tables === undefined || tables.has(table));
+  // SQLite (and MySQL with lower_case_table_names) read `USERS` as `users`:
+  // a covered name spelled in another case is covered too (on a database
+  // where it is another table, its missing column fails the query: closed).
+  const folded = tables === undefined ? undefined : new Set([...tables].map((t) => t.toLowerCase()));
+  const covers = (table: string): boolean =>
+    !excluded.has(table) && (folded === undefined || tables!.has(table) || folded.has(table.toLowerCase()));
 
   const plugin = {
     name: "soft-delete",
