@@ -250,12 +250,19 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
 
   const audited = (table: string | undefined): table is string =>
     table !== undefined && !excluded.has(table) && (only === undefined || only.has(table));
+  // SQLite (and MySQL with lower_case_table_names) write `POSTS` into
+  // `posts`: a listed table named in another case is audited, under its
+  // listed name, so its history stays in one place.
+  const listed = new Map([...(only ?? [])].map((t) => [t.toLowerCase(), t]));
+  const canonical = (table: string | undefined): string | undefined =>
+    table === undefined || only === undefined || only.has(table) ? table : listed.get(table.toLowerCase()) ?? table;
 
   async function around(
     execution: WriteExecution,
     next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
   ): Promise<QueryResult<unknown>> {
-    const { table, rawDb } = execution;
+    const { rawDb } = execution;
+    const table = canonical(execution.table);
     const node = execution.query.query as RootOperationNode;
     const kind = node.kind;
     if (!audited(table)) return await next();

@@ -445,3 +445,14 @@ suite.test("restore and as-of round-trip a date/time column exactly", async (ctx
   await reader.restoreFromAudit((await reader.getAuditHistory("events", 1)).at(-1)!.id);
   assert.deepEqual(await read(), first);
 });
+
+// SQLite resolves table names without regard to case; the MariaDB server here
+// runs lower_case_table_names=0 and PostgreSQL quotes identifiers, so there
+// `POSTS` is another (missing) table.
+suite.test("a listed table written under another case is audited under its listed name", async ({ db }) => {
+  const audited = createExecutorSync(db, [auditPlugin({ tables: ["posts"] })]);
+  await audited.insertInto("POSTS").values({ title: "t" }).execute();
+  await audited.updateTable("Posts").set({ n: 1 }).execute();
+  const history = await auditReader(db).getTableAuditLogs("posts");
+  assert.deepEqual(history.map((e) => [e.table, e.operation]), [["posts", "insert"], ["posts", "update"]]);
+}, { databases: ["sqlite"] });

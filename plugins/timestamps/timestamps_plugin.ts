@@ -300,7 +300,11 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
   const context = new PluginContext<TimestampsContext>("timestamps");
   const stampColumns = [createdAt, updatedAt].filter((c): c is string => c !== false);
 
-  const covers = (table: string): boolean => !excluded.has(table) && (tables === undefined || tables.has(table));
+  // SQLite (and MySQL with lower_case_table_names) write `NOTES` into
+  // `notes`: a listed table named in another case is covered too.
+  const folded = tables === undefined ? undefined : new Set([...tables].map((t) => t.toLowerCase()));
+  const covers = (table: string): boolean =>
+    !excluded.has(table) && (folded === undefined || tables!.has(table) || folded.has(table.toLowerCase()));
   const toStored = (date: Date, dialect: DialectName | undefined): unknown =>
     appValue(date, resolveFormat(format, dialect));
   const now = (dialect: DialectName | undefined): unknown => {

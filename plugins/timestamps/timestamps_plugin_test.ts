@@ -407,3 +407,14 @@ suite.test("composes with a row scope and another write hook in both orders", as
     ]);
   }
 });
+
+// SQLite resolves table names without regard to case; the MariaDB server here
+// runs lower_case_table_names=0 and PostgreSQL quotes identifiers, so there
+// `NOTES` is another (missing) table.
+suite.test("a listed table written under another case is stamped", async (ctx) => {
+  const clock = testClock();
+  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ clock: clock.read, tables: ["notes"] })]);
+  // deno-lint-ignore no-explicit-any
+  await (executor as Kysely<any>).insertInto("NOTES").values({ title: "n" }).execute();
+  assert.deepEqual(await stamps(ctx.db), [{ title: "n", created_at: T1.getTime(), updated_at: T1.getTime() }]);
+}, { databases: ["sqlite"] });
