@@ -21,6 +21,7 @@ import {
   type QueryExecutor,
   type QueryId,
   type QueryResult,
+  RawNode,
   type RootOperationNode,
   type SelectQueryNode,
   type UnknownRow,
@@ -57,8 +58,10 @@ export class Family {
   /** Whether connections are tracked for their transaction state (a hook needs it). */
   readonly tracking: boolean;
   readonly rawPolicies: readonly KyseraPlugin[];
-  /** Whether any hook works on the query tree. */
-  readonly treeHooks: boolean;
+  /** Whether any hook works on the tree of a builder as Kysely turns it into nodes (`transformQuery`, raw SQL). */
+  readonly buildHooks: boolean;
+  /** Whether any hook rewrites the whole statement when it is compiled (`interceptQuery`, `onWrite`, `scopeRows`). */
+  readonly compileHooks: boolean;
   /** Compiled by this family, so not "precompiled elsewhere". */
   readonly compiled: WeakSet<CompiledQuery> = new WeakSet();
   /** The Kysely the executor was made from. */
@@ -92,8 +95,8 @@ export class Family {
     this.aroundQuery = plugins.filter((p) => p.aroundQuery !== undefined);
     this.tracking = this.around.length + this.aroundQuery.length > 0;
     this.rawPolicies = plugins.filter((p) => p.rawSql !== undefined && p.rawSql !== "allow");
-    this.treeHooks = this.transformers.length + this.interceptors.length + this.writers.length +
-        this.scopers.length + this.rawPolicies.length > 0;
+    this.buildHooks = this.transformers.length + this.rawPolicies.length > 0;
+    this.compileHooks = this.interceptors.length + this.writers.length + this.scopers.length > 0;
   }
 
   checkRaw(source: string): void {
@@ -158,11 +161,20 @@ export class KyseraQueryExecutor implements QueryExecutor {
   transformQuery<T extends RootOperationNode>(node: T, queryId: QueryId): T {
     const transformed = this.#inner.transformQuery(node, queryId);
     const f = this.#family;
-    if (!f.treeHooks) return transformed;
-    return kyseraTransform(transformed, queryId, f) as T;
+    if (!f.buildHooks) return transformed;
+    return transformBuilt(transformed, queryId, f) as T;
   }
 
+  /**
+   * The statement-wide hooks run here, on the whole statement as it is
+   * compiled for execution, not in `transformQuery`: Kysely also calls
+   * `transformQuery` when a builder becomes part of another query (a
+   * subquery, a union branch, a CTE), and a scope applied then would carry
+   * the context of that moment, and be applied again to the whole.
+   */
   compileQuery<R = unknown>(node: RootOperationNode, queryId: QueryId): CompiledQuery<R> {
+    const f = this.#family;
+    if (f.compileHooks) node = transformStatement(node, queryId, f);
     const compiled = this.#inner.compileQuery<R>(node, queryId);
     if (this.#family.rawPolicies.length > 0) this.#family.compiled.add(compiled);
     return compiled;
@@ -430,7 +442,8 @@ class HookRun {
   }
 }
 
-function kyseraTransform(node: RootOperationNode, queryId: QueryId, f: Family): RootOperationNode {
+/** Kysera plugins' own `transformQuery` hooks and the raw-SQL policy, wherever Kysely turns a builder into nodes. */
+function transformBuilt(node: RootOperationNode, queryId: QueryId, f: Family): RootOperationNode {
   for (const plugin of f.transformers) {
     let next: RootOperationNode;
     try {
@@ -447,11 +460,19 @@ function kyseraTransform(node: RootOperationNode, queryId: QueryId, f: Family): 
     }
     node = next;
   }
+  if (node.kind === "RawNode") f.checkRaw("raw query");
+  return node;
+}
+
+/**
+ * `interceptQuery`, `onWrite` and `scopeRows` over a whole statement. A raw
+ * statement (`sql\`...\`` run on the executor, or a savepoint command) is
+ * left as it is, but builders embedded in it are statements of their own.
+ */
+function transformStatement(node: RootOperationNode, queryId: QueryId, f: Family): RootOperationNode {
+  if (node.kind === "RawNode") return embeddedStatements(node as RawNode, queryId, f);
   const operation = operationOf(node);
-  if (operation === undefined) {
-    if (node.kind === "RawNode") f.checkRaw("raw query");
-    return node;
-  }
+  if (operation === undefined) return node;
   if (f.interceptors.length > 0) node = intercept(node, operation, queryId, f);
   if (f.writers.length > 0 && (operation === "insert" || operation === "replace" || operation === "update")) {
     node = applyWriteHooks(node, f.writers, f.dialect) as RootOperationNode;
@@ -462,6 +483,18 @@ function kyseraTransform(node: RootOperationNode, queryId: QueryId, f: Family): 
     node = scoped.node as RootOperationNode;
   }
   return node;
+}
+
+/** A raw node whose embedded statements (`sql\`... ${db.selectFrom("t")} ...\``) went through {@linkcode transformStatement}. */
+function embeddedStatements(node: RawNode, queryId: QueryId, f: Family): RawNode {
+  let parameters: OperationNode[] | undefined;
+  node.parameters.forEach((parameter, i) => {
+    const next = parameter.kind === "RawNode" || operationOf(parameter) !== undefined
+      ? transformStatement(parameter as RootOperationNode, queryId, f)
+      : parameter;
+    if (next !== parameter) (parameters ??= [...node.parameters])[i] = next;
+  });
+  return parameters === undefined ? node : RawNode.create(node.sqlFragments, parameters);
 }
 
 interface NodeSource {

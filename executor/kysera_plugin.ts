@@ -236,6 +236,11 @@ export interface RawSqlInfo<C = unknown> {
  * connection, `withSchema`/`withPlugin`/`withoutPlugins` instance derived
  * from it, after the user's own Kysely plugins, in this order:
  * `transformQuery`, `interceptQuery`, `onWrite`, `scopeRows`.
+ * `transformQuery` runs as Kysely's own plugins do, whenever a builder
+ * becomes nodes (a subquery too); the other three run once, on the whole
+ * statement as it is compiled for execution, so a query built outside a
+ * context (or in another one) gets the context it runs in, and each table
+ * reference gets its predicate once.
  *
  * @typeParam C The type of the value in the plugin's {@linkcode PluginContext}.
  *

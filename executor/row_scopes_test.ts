@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type ExpressionBuilder, type Kysely, sql } from "kysely";
 import { assertSql, dbSuite, plainRows, rejection, type TestDatabase } from "../_test/harness.ts";
-import { createExecutorSync, isRawSqlRefusedError } from "./mod.ts";
+import { createExecutorSync, isRawSqlRefusedError, type KyseraPlugin, PluginContext } from "./mod.ts";
 import { type DB, sqlOf, tables, tenantScope } from "./_test_helpers.ts";
 
 const suite = dbSuite<DB>(import.meta, { tables });
@@ -421,4 +421,48 @@ suite.test("row scope: a raw SQL SET target is raw SQL, refused by a plugin that
   );
   await named.execute();
   assert.deepEqual(await titles(ctx.db), ["b1", "x", "y", "z"]);
+});
+
+/** A scope on posts by the tenant in its context; no context, no rows. */
+function contextScope(): { tenant: PluginContext<number>; plugin: KyseraPlugin<number> } {
+  const tenant = new PluginContext<number>("tenant");
+  return {
+    tenant,
+    plugin: {
+      name: "context-tenant",
+      context: tenant,
+      scopeRows: (ref, eb) => ref.table === "posts" ? eb(ref.column("tenant_id"), "=", ref.context ?? -1) : undefined,
+    },
+  };
+}
+
+suite.test("scopes take the context of execution, once, however the query was built", async (ctx) => {
+  const { tenant, plugin } = contextScope();
+  const db = createExecutorSync(ctx.db, [plugin]);
+  // Built outside any context (and in tenant 2's), with a subquery, a union
+  // branch and a CTE made from the executor; run as tenant 1.
+  const built = () =>
+    db.with("mine", (qc) => qc.selectFrom("posts").select("title"))
+      .selectFrom("mine")
+      .select("title as name")
+      .union(db.selectFrom("users").select("name").where("id", "in", db.selectFrom("posts").select("user_id")))
+      .orderBy("name");
+  const outside = built();
+  const inTenant2 = tenant.run(2, built);
+  for (const query of [outside, inTenant2]) {
+    const rows = await tenant.run(1, () => query.execute());
+    assert.deepEqual(rows.map((r) => r.name), ["a1", "ada", "bob", "x"]);
+  }
+  // The predicate appears once per reference, with tenant 1's value.
+  const compiled = tenant.run(1, () => outside.compile());
+  assert.equal(compiled.sql.match(/tenant_id/g)?.length, 2, compiled.sql);
+  assert.deepEqual(compiled.parameters, [1, 1]);
+  // A builder embedded in raw SQL run on the executor is scoped too.
+  const raw = await tenant.run(
+    1,
+    () =>
+      sql<{ title: string }>`select title from (${db.selectFrom("posts").select("title")}) as t order by title`
+        .execute(db),
+  );
+  assert.deepEqual(raw.rows.map((r) => r.title), ["a1", "x"]);
 });

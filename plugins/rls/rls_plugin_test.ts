@@ -20,7 +20,7 @@ import {
   RLSPolicyViolation,
   validate,
 } from "./mod.ts";
-import { type DB, T1, tables, tenantSchema } from "./_test_helpers.ts";
+import { type DB, MARK, T1, T2, tables, tenantSchema } from "./_test_helpers.ts";
 
 const suite = dbSuite<DB>(import.meta, { tables });
 const tenant = filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }));
@@ -222,4 +222,17 @@ suite.test("composes with soft delete: both filters on every reference", async (
     assert.deepEqual(plainRows(rows), [{ label: "x", title: "a1" }, { label: "y", title: null }]);
     assert.equal((await ex.selectFrom("posts").selectAll().execute()).length, 1);
   });
+});
+
+suite.test("a query built outside any context, with a subquery, runs under the context it executes in", async ({ db }) => {
+  const ex = createExecutorSync(db, [rlsPlugin({ schema: tenantSchema })]);
+  // Built at module level, say: no context yet, and nothing is evaluated.
+  const query = ex.selectFrom("posts").select("title")
+    .where("user_id", "in", ex.selectFrom("users").select("id"))
+    .orderBy("title");
+  assert.ok(isRLSContextError(await rejection(query.execute())));
+  const rows = await rlsContext.runAsync(T1, () => query.execute());
+  // Post a2's author is tenant 2's user: the subquery hides them.
+  assert.deepEqual(rows.map((r) => r.title), ["a1"]);
+  assert.deepEqual(plainRows(await rlsContext.runAsync(T2, () => query.execute())), [{ title: MARK }]);
 });
