@@ -16,9 +16,12 @@
  *
  * For defence in depth on PostgreSQL, `generateNativePolicies(schema)`
  * writes `ENABLE`/`FORCE ROW LEVEL SECURITY` and `CREATE POLICY` from the
- * same filters, `rlsTransaction(db, fn)` sets the context per transaction
- * with `set_config(..., true)`, and `checkNativeRLS(db, tables)` reports a
- * role that would bypass them.
+ * same filters; `nativeRLSPlugin({ checkTables })` sets the context with
+ * `set_config(..., true)` in every transaction of the executor (a lone
+ * statement gets one of its own) and refuses to start for a role that would
+ * bypass the policies (`NativeRLSError`). `rlsTransaction(db, fn)`,
+ * `applyNativeContext(trx)` and `checkNativeRLS(db, tables)` do the same by
+ * hand on any Kysely.
  *
  * @example A tenant-isolated repository
  * ```ts

@@ -255,7 +255,8 @@ export function nativeSettings(context: RLSContext, options: NativeContextOption
  * (`set_config(name, value, true)`) on `trx`: they end with the
  * transaction, so a pooled connection never carries them to its next user.
  * Call it first in every transaction that relies on native policies (or
- * use {@linkcode rlsTransaction}). Outside a transaction the settings would
+ * use {@linkcode rlsTransaction}, or let {@linkcode nativeRLSPlugin} do it
+ * for every transaction of an executor). Outside a transaction the settings would
  * last one statement, and native policies see no context: no rows.
  *
  * @param trx A transaction (of an executor or a plain Kysely).
