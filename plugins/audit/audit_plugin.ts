@@ -518,6 +518,13 @@ async function auditUpdateAfter(
 }
 
 const NEW_KEY = "__kysera_audit_key_";
+/** The private alias prefix of the caller's own RETURNING outputs on an audited INSERT. */
+const CALLER = "__kysera_audit_out_";
+
+/** A selection without its alias. */
+function unaliased(node: OperationNode): OperationNode {
+  return node.kind === "AliasNode" ? (node as unknown as { node: OperationNode }).node : node;
+}
 const RETURNED = "__kysera_audit_";
 
 /**
@@ -686,11 +693,32 @@ async function auditInsert(
     existing = new Map(oldRows.map((r) => [keyString(pk, r), r]));
   }
   const userSelections = node.returning?.selections;
-  const returning = ReturningNode.create([SelectionNode.createSelectAll(), ...(userSelections ?? [])]);
+  // The caller's outputs go under private aliases, so one named like a
+  // column (`returning(sql\`upper(title)\`.as("title"))`) cannot stand in
+  // for the column in the audited row.
+  const names = userSelections?.map((s) => outputName(s.selection));
+  const renamed = names !== undefined && names.every((n) => n !== undefined && n !== "*");
+  const returning = ReturningNode.create([
+    SelectionNode.createSelectAll(),
+    ...(!renamed
+      ? userSelections ?? []
+      : userSelections!.map((s, i) =>
+        SelectionNode.create(AliasNode.create(unaliased(s.selection), IdentifierNode.create(`${CALLER}${i}`)))
+      )),
+  ]);
   const amended: InsertQueryNode = Object.freeze({ ...node, returning });
   const compiled = execution.rawDb.getExecutor().compileQuery(amended, execution.query.queryId);
-  const raw = await next(compiled);
-  const rows = raw.rows.map((r) => ({ ...(r as Row) }));
+  const returned = await next(compiled);
+  const callerRows: Row[] = [];
+  const rows = returned.rows.map((r) => {
+    const row = { ...(r as Row) };
+    if (renamed) {
+      callerRows.push(Object.fromEntries(names.map((name, i) => [name, row[`${CALLER}${i}`]])));
+      names.forEach((_, i) => delete row[`${CALLER}${i}`]);
+    }
+    return row;
+  });
+  const raw = renamed ? { ...returned, rows: callerRows } : returned;
   const entries: Entry[] = [];
   for (const row of rows) {
     const old = existing.get(keyString(pk, row));

@@ -456,3 +456,20 @@ suite.test("a listed table written under another case is audited under its liste
   const history = await auditReader(db).getTableAuditLogs("posts");
   assert.deepEqual(history.map((e) => [e.table, e.operation]), [["posts", "insert"], ["posts", "update"]]);
 }, { databases: ["sqlite"] });
+
+suite.test("an INSERT whose RETURNING names outputs like columns returns them, and audits the real row", async ({ db, database }) => {
+  const audited = createExecutorSync(db, [auditPlugin({ tables: ["posts"] })]);
+  const returned = await audited.insertInto("posts").values({ title: "t", secret: "s" })
+    .returning(["id", sql<string>`upper(title)`.as("title"), "title as secret"])
+    .executeTakeFirstOrThrow();
+  const [entry] = await auditReader(db).getTableAuditLogs("posts");
+  assert.equal(entry?.newValues?.["title"], "t");
+  assert.equal(entry?.newValues?.["secret"], "s");
+  if (database === "mariadb") {
+    // Kysely's MySQL adapter gives an InsertResult, never RETURNING rows.
+    assert.equal(entry?.entityId, String((returned as unknown as { insertId: bigint }).insertId));
+    return;
+  }
+  assert.deepEqual({ ...returned, id: typeof returned.id }, { id: "number", title: "T", secret: "t" });
+  assert.equal(entry?.entityId, String(returned.id));
+});
