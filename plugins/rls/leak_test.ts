@@ -1,12 +1,13 @@
 /** The adversarial suite: tenant 1 never reads or changes tenant 2's rows, on any path, on every database. */
 import assert from "node:assert/strict";
 import { type ExpressionBuilder, type Kysely, sql } from "kysely";
-import { assertSql, dbSuite, plainRows, rejection, rollbackOpen } from "../../_test/harness.ts";
+import { addIdColumn, assertSql, dbSuite, plainRows, rejection, rollbackOpen } from "../../_test/harness.ts";
 import { allowRawSql, createExecutorSync, getRawDb, isRawSqlRefusedError } from "../../executor/mod.ts";
 import { createORM } from "../../repository/mod.ts";
 import { sqlOf } from "../soft_delete/_test_helpers.ts";
 import { allReads, attackEnv, reads, shape } from "./_attacks.ts";
-import { isRLSContextError, isRLSPolicyViolation, rlsContext, rlsPlugin } from "./mod.ts";
+import { defineRLSSchema, filter, isRLSContextError, isRLSPolicyViolation, rlsContext, rlsPlugin } from "./mod.ts";
+import { isUniqueConstraintError, parseDatabaseError } from "../../core/mod.ts";
 import { assertNoLeak, type DB, MARK, normal, T1, T2, tables, tenant2Snapshot, tenantSchema } from "./_test_helpers.ts";
 
 const suite = dbSuite<DB>(import.meta, { tables });
@@ -505,4 +506,38 @@ suite.test("leak suite: 1,000 concurrent requests never see another tenant (RLS-
 suite.test("leak suite: raw db is the visible way out (getRawDb)", async ({ db }) => {
   const rows = await getRawDb(executor(db)).selectFrom("posts").selectAll().execute();
   assert.equal(rows.length, 3);
+});
+
+// RLS-20: a unique key is a covert channel no row filter can close (the
+// database refuses the duplicate whoever owns the other row). What must hold:
+// the error tells the caller nothing of the other row beyond its own values.
+suite.test("leak suite: a unique-key clash with tenant 2's row reveals none of its data (RLS-20)", async (ctx) => {
+  const { db, dialect } = ctx;
+  await addIdColumn(db.schema.createTable("codes"), ctx.database)
+    .addColumn("tenant_id", "integer", (c) => c.notNull())
+    .addColumn("code", "varchar(100)", (c) => c.notNull().unique())
+    .addColumn("note", "varchar(100)", (c) => c.notNull())
+    .execute();
+  // deno-lint-ignore no-explicit-any
+  const raw = db as Kysely<any>;
+  await raw.insertInto("codes").values({ tenant_id: 2, code: "B-CODE", note: MARK }).execute();
+  const schema = defineRLSSchema<DB & { codes: { id: number; tenant_id: number; code: string; note: string } }>({
+    ...tenantSchema,
+    codes: { policies: [filter("all", (c) => ({ tenant_id: c.auth.tenantId }))] },
+  });
+  // deno-lint-ignore no-explicit-any
+  const ex = createExecutorSync(raw, [rlsPlugin({ schema })]) as Kysely<any>;
+  const error = await rlsContext.runAsync(
+    T1,
+    () => rejection(ex.insertInto("codes").values({ tenant_id: 1, code: "B-CODE", note: "mine" }).execute()),
+  );
+  const typed = parseDatabaseError(error, dialect);
+  assert.ok(isUniqueConstraintError(typed), String(error));
+  assertNoLeak({ message: typed.message, fields: { ...typed }, text: String(error) }, "the error");
+  // The other tenant's row is untouched and still invisible.
+  assert.deepEqual(
+    await rlsContext.runAsync(T1, () => ex.selectFrom("codes").selectAll().execute()),
+    [],
+  );
+  assert.equal((await raw.selectFrom("codes").select("note").executeTakeFirstOrThrow()).note, MARK);
 });

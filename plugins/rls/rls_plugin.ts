@@ -242,6 +242,12 @@ interface TablePlan {
  * native PostgreSQL policies (`generateNativePolicies`): PostgreSQL
  * evaluates them before any function not marked LEAKPROOF.
  *
+ * Limit (unique keys): a unique index spans every tenant, so inserting a
+ * value another tenant's row holds fails, and the failure tells the caller
+ * that the value exists (the error itself carries only the caller's own
+ * values). Where that matters, make unique keys per tenant
+ * (`unique (tenant_id, code)`).
+ *
  * @typeParam DB The database type.
  * @param options The schema and behaviour.
  * @returns The plugin, for `createExecutor` / `createORM`.
