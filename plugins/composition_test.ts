@@ -3,11 +3,12 @@
  * either order (issue 7, item 7; issue 9): soft delete, timestamps, audit and
  * a tenant scope on one executor, through repositories and builders, on every
  * database; and audit under row-level security keeps each tenant to its own
- * audit rows (RLS-21, AU-04).
+ * audit rows (RLS-21, AU-04); keyset pagination walks exactly a tenant's
+ * live rows through RLS and soft delete (PP-07).
  */
 import assert from "node:assert/strict";
 import type { Generated, Kysely } from "kysely";
-import { isKyseraError, isNotFoundError } from "../core/mod.ts";
+import { isInvalidCursorError, isKyseraError, isNotFoundError, paginateCursor } from "../core/mod.ts";
 import { addIdColumn, type AnyDB, dbSuite, plainRows, rejection, type TestDatabase } from "../_test/harness.ts";
 import { createExecutorSync, getRawDb, type KyseraPlugin } from "../executor/mod.ts";
 import { createORM } from "../repository/mod.ts";
@@ -245,4 +246,62 @@ suite.test("RLS-21/AU-04: under RLS a tenant sees only its own audit rows on eve
     await posts.restoreFromAudit(renamed!.id, { force: true });
   });
   assert.equal((await db.selectFrom("posts").select("title").where("id", "=", own.id).executeTakeFirst())?.title, "a");
+});
+
+// PP-07: keyset pagination through RLS and soft delete, forward and back,
+// with signed cursors bound to the tenant.
+suite.test("PP-07: a keyset walk under RLS and soft delete returns exactly the tenant's live rows", async ({ db }) => {
+  // 240 rows: tenants 1..3, titles with ties, every fifth row deleted.
+  const rows = Array.from({ length: 240 }, (_, i) => ({
+    tenant_id: (i % 3) + 1,
+    title: `t${String(i % 17).padStart(2, "0")}`,
+    deleted_at: i % 5 === 0 ? new Date(Date.UTC(2026, 0, 1)).toISOString().replace("T", " ").slice(0, 19) : null,
+  }));
+  for (let i = 0; i < rows.length; i += 60) await db.insertInto("posts").values(rows.slice(i, i + 60)).execute();
+  const schema = defineRLSSchema<DB>({
+    posts: { policies: [filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }))] },
+  });
+  const ex = createExecutorSync(db, [rlsPlugin({ schema }), softDeletePlugin()]);
+  const oracle = (await db.selectFrom("posts").select(["id", "title"]).where("tenant_id", "=", 1)
+    .where("deleted_at", "is", null).orderBy("title", "desc").orderBy("id", "desc").execute()).map((r) => r.id);
+  assert.equal(oracle.length, 64);
+  const secret = "composition-secret-of-at-least-32-bytes!";
+  const page = (
+    ctx: { auth: { userId: number; tenantId: number; roles: string[] } },
+    cursor: { after?: string; before?: string; fromEnd?: boolean },
+  ) =>
+    rlsContext.runAsync(ctx, () =>
+      paginateCursor(ex.selectFrom("posts").select(["id", "title"]), {
+        db: ex,
+        orderBy: [{ column: "title", direction: "desc" }],
+        limit: 7,
+        secret,
+        bind: `tenant:${ctx.auth.tenantId}`,
+        ...cursor,
+      }));
+  const t1 = { auth: { userId: 1, tenantId: 1, roles: [] as string[] } };
+  const forward: number[] = [];
+  let next: string | null = null;
+  let first = true;
+  while (first || next !== null) {
+    const p = await page(t1, next === null ? {} : { after: next });
+    forward.push(...p.data.map((r) => r.id));
+    next = p.nextCursor;
+    first = false;
+  }
+  assert.deepEqual(forward, oracle);
+  const backward: number[][] = [];
+  let prev: string | null = null;
+  first = true;
+  while (first || prev !== null) {
+    const p = await page(t1, prev === null ? { fromEnd: true } : { before: prev });
+    backward.unshift(p.data.map((r) => r.id));
+    prev = p.prevCursor;
+    first = false;
+  }
+  assert.deepEqual(backward.flat(), oracle);
+  // A cursor served to tenant 1 is refused to tenant 2 (CP-02).
+  const served = (await page(t1, {})).nextCursor!;
+  const t2 = { auth: { userId: 2, tenantId: 2, roles: [] as string[] } };
+  assert.ok(isInvalidCursorError(await rejection(page(t2, { after: served }))));
 });
