@@ -560,3 +560,32 @@ suite.test(
   },
   { databases: ["postgres", "mariadb"] },
 );
+
+// AU-03 at scale: 32 workers, 800 updates spread over 4 rows, on 8 pooled
+// connections. SQLite has one connection in this thread, so writes cannot
+// interleave there; the 20-update test above covers it.
+suite.test("AU-03: 32 workers × 25 updates over 4 rows keep every row's chain unbroken", async (ctx) => {
+  const titles = ["r0", "r1", "r2", "r3"];
+  await ctx.db.insertInto("posts").values(titles.map((title) => ({ title, n: 0 }))).execute();
+  const pools = [ctx.connect(), ctx.connect()].map((k) => createExecutorSync(k, [auditPlugin()]));
+  await Promise.all(Array.from({ length: 32 }, async (_, w) => {
+    for (let k = 0; k < 25; k++) {
+      const title = titles[(w * 7 + k * 3) % titles.length]!;
+      await pools[w % 2]!.updateTable("posts").set((eb) => ({ n: eb("n", "+", 1) })).where("title", "=", title)
+        .execute();
+    }
+  }));
+  const rows = await ctx.db.selectFrom("posts").select(["id", "n"]).where("title", "in", titles).execute();
+  assert.equal(rows.reduce((sum, r) => sum + Number(r.n), 0), 800);
+  const reader = auditReader(ctx.db);
+  let breaks = 0;
+  for (const row of rows) {
+    const chain = (await reader.getAuditHistory("posts", row.id)).filter((e) => e.operation === "update");
+    if (chain.length !== Number(row.n)) breaks++;
+    chain.sort((p, q) => Number(p.oldValues!.n) - Number(q.oldValues!.n));
+    chain.forEach((e, i) => {
+      if (Number(e.oldValues!.n) !== i || Number(e.newValues!.n) !== i + 1) breaks++;
+    });
+  }
+  assert.equal(breaks, 0);
+}, { databases: ["postgres", "mariadb"] });
