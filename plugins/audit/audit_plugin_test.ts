@@ -552,7 +552,7 @@ suite.test(
     const final = Number((await db.selectFrom("posts").select("n").where("id", "=", id).executeTakeFirstOrThrow()).n);
     const updates = (await auditReader(db).getAuditHistory("posts", id)).filter((e) => e.operation === "update");
     console.log(`AU-02 ${database}: ${attempts} audited updates, ${kills} kills, ${failed} failed, ${final} committed`);
-    assert.ok(kills > 10 && failed > 10, `kills ${kills}, failed writes ${failed}`);
+    assert.ok(kills >= 5 && failed >= 5, `kills ${kills}, failed writes ${failed}`);
     assert.ok(final > 0, `no update committed in ${attempts} attempts`);
     // One audit row per committed update, none for a rolled-back one, and an unbroken chain.
     assert.deepEqual(updates.map((e) => Number(e.newValues?.["n"])), Array.from({ length: final }, (_, i) => i + 1));
