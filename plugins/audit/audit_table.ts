@@ -30,6 +30,14 @@ const TIME_TYPE: Record<DialectName, string> = {
  * for a user's changes. Call it from a migration; the plugin never creates
  * the table itself.
  *
+ * Append-only: the plugin only ever inserts into the table (and reads it),
+ * so the application's database role needs only `SELECT, INSERT` on it:
+ * `grant select, insert on audit_logs to app` (PostgreSQL; on MariaDB/MySQL
+ * `grant select, insert on db.audit_logs to 'app'@'%'`). Then no statement
+ * of the application, raw SQL included, can change or delete an audit row.
+ * Under row-level security, also list the table in the RLS schema (see
+ * `auditTenantFilter`).
+ *
  * @param db A Kysely instance (or executor) on the database.
  * @param options The table name and `ifNotExists`.
  * @returns Resolves when the table and indexes exist.
