@@ -589,3 +589,21 @@ suite.test("AU-03: 32 workers × 25 updates over 4 rows keep every row's chain u
   }
   assert.equal(breaks, 0);
 }, { databases: ["postgres", "mariadb"] });
+
+// PostgreSQL writes audit rows through unnest() with jsonb/timestamptz casts:
+// an audit table of the user's own with json and text columns takes them too.
+suite.test("an audit table with json and text columns of the user's own receives the rows", async ({ db }) => {
+  await sql`create table audit_own (id serial primary key, table_name text not null, entity_id text not null,
+    operation text not null, old_values json, new_values text, changed_fields text, actor text, tenant_id text,
+    metadata json, changed_at timestamp not null)`.execute(db);
+  const ex = createExecutorSync(db, [auditPlugin({ table: "audit_own", tables: ["posts"], actor: () => "ada" })]);
+  await ex.insertInto("posts").values([{ title: "p" }, { title: "q" }]).execute();
+  await ex.updateTable("posts").set({ n: 5 }).where("title", "=", "p").execute();
+  const trail = await auditReader(db, { table: "audit_own" }).getTableAuditLogs("posts");
+  assert.deepEqual(trail.map((e) => [e.operation, e.actor, e.newValues?.["n"]]), [
+    ["insert", "ada", 0],
+    ["insert", "ada", 0],
+    ["update", "ada", 5],
+  ]);
+  assert.deepEqual(trail[2]!.changedFields, ["n"]);
+}, { databases: ["postgres"] });
