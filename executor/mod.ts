@@ -43,3 +43,4 @@ export * from "./order_plugins.ts";
 export * from "./plugin_context.ts";
 export * from "./plugin_error.ts";
 export * from "./kysera_plugin.ts";
+export * from "./table_lookup.ts";

@@ -22,7 +22,7 @@ import {
   type ValueListNode,
   type ValuesNode,
 } from "kysely";
-import type { AnyKysely, KyseraPlugin, WriteExecution } from "../../executor/mod.ts";
+import { type AnyKysely, type KyseraPlugin, tableLookup, type WriteExecution } from "../../executor/mod.ts";
 import { type DialectName, getDialect } from "../../core/mod.ts";
 import { type AuditEntry, type AuditOperation, type AuditReader, auditReader } from "./audit_reader.ts";
 import { UnauditableWriteError } from "./errors.ts";
@@ -250,12 +250,11 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
 
   const audited = (table: string | undefined): table is string =>
     table !== undefined && !excluded.has(table) && (only === undefined || only.has(table));
-  // SQLite (and MySQL with lower_case_table_names) write `POSTS` into
-  // `posts`: a listed table named in another case is audited, under its
-  // listed name, so its history stays in one place.
-  const listed = new Map([...(only ?? [])].map((t) => [t.toLowerCase(), t]));
+  // A listed table spelled in another case is audited under its listed
+  // name, so its history stays in one place.
+  const listed = only === undefined ? undefined : tableLookup(only);
   const canonical = (table: string | undefined): string | undefined =>
-    table === undefined || only === undefined || only.has(table) ? table : listed.get(table.toLowerCase()) ?? table;
+    table === undefined || listed === undefined ? table : listed(table) ?? table;
 
   async function around(
     execution: WriteExecution,

@@ -15,6 +15,7 @@ import {
   type KyseraPlugin,
   type PluginContext,
   type RawSqlInfo,
+  tableLookup,
   type TableReference,
   type WriteChange,
   WriteExpression,
@@ -293,7 +294,6 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
   // Per table, computed once: its policies, its filters, and which
   // operations allow/deny/defaultDeny gate (none, usually).
   const plans = new Map<string, TablePlan>();
-  const folded = new Map<string, TablePlan>();
   for (const [table, policies] of Object.entries(schema)) {
     if (policies === undefined || excluded.has(table)) continue;
     const ops = new Set<RLSOperation>();
@@ -308,18 +308,19 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
       filters: policies.policies.filter((p) => p.type === "filter"),
     };
     plans.set(table, plan);
-    // A name spelled in another case: an exact lower-case key wins.
-    const lower = table.toLowerCase();
-    if (!folded.has(lower) || lower === table) folded.set(lower, plan);
   }
+  const listed = tableLookup(plans.keys());
   /**
    * The plan of a table as a query names it. SQLite (always) and MySQL
    * (with `lower_case_table_names`) read `POSTS` as `posts`: a name that
    * matches a covered table in another case is covered too, never let
    * through unfiltered.
    */
-  const planOf = (table: string): TablePlan | undefined =>
-    excluded.has(table) ? undefined : plans.get(table) ?? folded.get(table.toLowerCase());
+  const planOf = (table: string): TablePlan | undefined => {
+    if (excluded.has(table)) return undefined;
+    const name = listed(table);
+    return name === undefined ? undefined : plans.get(name);
+  };
   const policiesOf = (table: string): TablePolicies | undefined => planOf(table)?.policies;
   const allowed = (plan: TablePlan, op: RLSOperation, context: RLSContext): boolean =>
     plan.gated?.has(op) !== true || permitted(plan.policies, op, evaluation(context, plan.table, op));

@@ -1,6 +1,12 @@
 import type { Expression, Kysely, SqlBool } from "kysely";
 import { type DialectName, getDialect, NotFoundError, parseDatabaseError } from "../../core/mod.ts";
-import type { AnyExpressionBuilder, KyseraPlugin, PluginContext, TableReference } from "../../executor/mod.ts";
+import {
+  type AnyExpressionBuilder,
+  type KyseraPlugin,
+  type PluginContext,
+  tableLookup,
+  type TableReference,
+} from "../../executor/mod.ts";
 import { runScoped, SOFT_DELETE_CONTEXT } from "./_context.ts";
 import type { SoftDeleteScope } from "./with_deleted.ts";
 
@@ -166,12 +172,11 @@ export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlu
   const deletedValue = options.deletedValue ?? defaultDeletedValue;
   const fallbackKey = options.primaryKey ?? "id";
   const soft = (options.repositoryDelete ?? "soft") === "soft";
-  // SQLite (and MySQL with lower_case_table_names) read `USERS` as `users`:
-  // a covered name spelled in another case is covered too (on a database
-  // where it is another table, its missing column fails the query: closed).
-  const folded = tables === undefined ? undefined : new Set([...tables].map((t) => t.toLowerCase()));
+  // A listed table spelled in another case is covered (on a database where
+  // it is another table, its missing column fails the query: closed).
+  const listed = tables === undefined ? undefined : tableLookup(tables);
   const covers = (table: string): boolean =>
-    !excluded.has(table) && (folded === undefined || tables!.has(table) || folded.has(table.toLowerCase()));
+    !excluded.has(table) && (listed === undefined || listed(table) !== undefined);
 
   const plugin = {
     name: "soft-delete",

@@ -1,6 +1,6 @@
 import { type Expression, type Kysely, sql } from "kysely";
 import { type DialectName, getDialect, NotFoundError } from "../../core/mod.ts";
-import { type KyseraPlugin, PluginContext, type WriteChange, type WriteInfo } from "../../executor/mod.ts";
+import { type KyseraPlugin, PluginContext, tableLookup, type WriteChange, type WriteInfo } from "../../executor/mod.ts";
 
 /**
  * How a timestamp is written:
@@ -300,11 +300,9 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
   const context = new PluginContext<TimestampsContext>("timestamps");
   const stampColumns = [createdAt, updatedAt].filter((c): c is string => c !== false);
 
-  // SQLite (and MySQL with lower_case_table_names) write `NOTES` into
-  // `notes`: a listed table named in another case is covered too.
-  const folded = tables === undefined ? undefined : new Set([...tables].map((t) => t.toLowerCase()));
+  const listed = tables === undefined ? undefined : tableLookup(tables);
   const covers = (table: string): boolean =>
-    !excluded.has(table) && (folded === undefined || tables!.has(table) || folded.has(table.toLowerCase()));
+    !excluded.has(table) && (listed === undefined || listed(table) !== undefined);
   const toStored = (date: Date, dialect: DialectName | undefined): unknown =>
     appValue(date, resolveFormat(format, dialect));
   const now = (dialect: DialectName | undefined): unknown => {
