@@ -176,7 +176,7 @@ export class KyseraQueryExecutor implements QueryExecutor {
     const f = this.#family;
     if (f.compileHooks) node = transformStatement(node, queryId, f);
     const compiled = this.#inner.compileQuery<R>(node, queryId);
-    if (this.#family.rawPolicies.length > 0) this.#family.compiled.add(compiled);
+    if (f.rawPolicies.length > 0) f.compiled.add(compiled);
     return compiled;
   }
 
