@@ -4,6 +4,7 @@
  * (tree hooks) and `executeQuery` (raw-SQL policy, `aroundWrite`).
  */
 import {
+  type CommonTableExpressionNode,
   type CompiledQuery,
   type ConnectionProvider,
   createSelectQueryBuilder,
@@ -28,6 +29,7 @@ import {
   UpdateQueryBuilder,
   type UpdateQueryNode,
   WheneableMergeQueryBuilder,
+  type WithNode,
 } from "kysely";
 import type {
   InterceptContext,
@@ -39,7 +41,7 @@ import type {
 import { track, type TrackedConnection, type TransactionState } from "./_transaction_state.ts";
 import { isRawSqlAllowed } from "./plugin_context.ts";
 import { PluginError, RawSqlRefusedError, wrapPluginError } from "./plugin_error.ts";
-import { operationOf, targetOf } from "./_statement.ts";
+import { cteWrites, isWrite, operationOf, targetOf } from "./_statement.ts";
 import { applyRowScopes } from "./_row_scopes.ts";
 import { applyWriteHooks } from "./_write_hooks.ts";
 import { kyselyWithExecutor } from "./_kysely_internals.ts";
@@ -110,13 +112,6 @@ export class Family {
     }
   }
 }
-
-const WRITES: ReadonlySet<string> = new Set([
-  "InsertQueryNode",
-  "UpdateQueryNode",
-  "DeleteQueryNode",
-  "MergeQueryNode",
-]);
 
 const PLUGIN_LISTS = new WeakMap<readonly KyselyPlugin[], Family>();
 
@@ -196,7 +191,7 @@ export class KyseraQueryExecutor implements QueryExecutor {
         return Promise.reject(error);
       }
     }
-    if (f.aroundQuery.length > 0 || (f.around.length > 0 && WRITES.has(compiledQuery.query.kind))) {
+    if (f.aroundQuery.length > 0 || (f.around.length > 0 && isWrite(compiledQuery.query))) {
       return this.#hooked(compiledQuery).then((r) => this.#results(r, compiledQuery.queryId));
     }
     if (f.resultTransformers.length === 0) return this.#inner.executeQuery(compiledQuery);
@@ -407,7 +402,7 @@ class HookRun {
     const f = this.#family;
     const plugin = f.aroundQuery[i];
     if (plugin === undefined) {
-      if (f.around.length > 0 && this.#last === undefined && WRITES.has(this.#compiled.query.kind)) {
+      if (f.around.length > 0 && this.#last === undefined && isWrite(this.#compiled.query)) {
         return await this.#write(0, this.#compiled, targetOf(this.#compiled.query)?.table);
       }
       return await this.#statement(this.#compiled);
@@ -474,8 +469,11 @@ function transformStatement(node: RootOperationNode, queryId: QueryId, f: Family
   const operation = operationOf(node);
   if (operation === undefined) return node;
   if (f.interceptors.length > 0) node = intercept(node, operation, queryId, f);
-  if (f.writers.length > 0 && (operation === "insert" || operation === "replace" || operation === "update")) {
-    node = applyWriteHooks(node, f.writers, f.dialect) as RootOperationNode;
+  if (f.writers.length > 0) {
+    node = writesInWith(node, f);
+    if (operation === "insert" || operation === "replace" || operation === "update") {
+      node = applyWriteHooks(node, f.writers, f.dialect) as RootOperationNode;
+    }
   }
   if (f.scopers.length > 0) {
     const scoped = applyRowScopes(node, f.scopers, operation);
@@ -483,6 +481,32 @@ function transformStatement(node: RootOperationNode, queryId: QueryId, f: Family
     node = scoped.node as RootOperationNode;
   }
   return node;
+}
+
+/**
+ * `onWrite` on the INSERTs and UPDATEs of a data-modifying WITH clause
+ * (PostgreSQL: `with x as (insert ... returning *) select ...`), which are
+ * writes of the statement like its own. (Their rows are scoped by the
+ * row-scope walk, which enters every CTE.)
+ */
+function writesInWith(node: RootOperationNode, f: Family): RootOperationNode {
+  const writes = cteWrites(node);
+  if (writes.length === 0) return node;
+  const withNode = (node as unknown as { with: WithNode }).with;
+  let changed = false;
+  const expressions = withNode.expressions.map((cte) => {
+    if (
+      !writes.includes(cte) || (cte.expression.kind !== "InsertQueryNode" && cte.expression.kind !== "UpdateQueryNode")
+    ) {
+      return cte;
+    }
+    const body = applyWriteHooks(cte.expression, f.writers, f.dialect);
+    if (body === cte.expression) return cte;
+    changed = true;
+    return Object.freeze({ ...cte, expression: body }) as CommonTableExpressionNode;
+  });
+  if (!changed) return node;
+  return Object.freeze({ ...node, with: Object.freeze({ ...withNode, expressions: Object.freeze(expressions) }) });
 }
 
 /** A raw node whose embedded statements (`sql\`... ${db.selectFrom("t")} ...\``) went through {@linkcode transformStatement}. */

@@ -4,6 +4,7 @@
  */
 import type {
   AliasNode,
+  CommonTableExpressionNode,
   DeleteQueryNode,
   IdentifierNode,
   InsertQueryNode,
@@ -77,4 +78,25 @@ export function targetOf(node: OperationNode): NamedTable | undefined {
     default:
       return undefined;
   }
+}
+
+const WRITE_KINDS: ReadonlySet<string> = new Set([
+  "InsertQueryNode",
+  "UpdateQueryNode",
+  "DeleteQueryNode",
+  "MergeQueryNode",
+]);
+
+/**
+ * The write statements of a statement's WITH clause (PostgreSQL's
+ * data-modifying CTEs, `with x as (insert ... returning ...) select ...`).
+ */
+export function cteWrites(node: OperationNode): readonly CommonTableExpressionNode[] {
+  const expressions = (node as { with?: { expressions: readonly CommonTableExpressionNode[] } }).with?.expressions;
+  return expressions === undefined ? [] : expressions.filter((cte) => WRITE_KINDS.has(cte.expression.kind));
+}
+
+/** Whether a root node writes: an INSERT, UPDATE, DELETE or MERGE, or a statement with a data-modifying CTE. */
+export function isWrite(node: OperationNode): boolean {
+  return WRITE_KINDS.has(node.kind) || cteWrites(node).length > 0;
 }

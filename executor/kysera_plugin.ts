@@ -306,7 +306,9 @@ export interface KyseraPlugin<C = unknown> {
 
   /**
    * Runs around the execution of every write (insert, update, delete,
-   * replace, merge) on the connection it runs on. Call `next()` exactly once
+   * replace, merge), and of any statement whose WITH clause writes
+   * (PostgreSQL's data-modifying CTEs; `operation` and `table` are then the
+   * statement's own), on the connection it runs on. Call `next()` exactly once
    * and return its result (or a result derived from it). `next(query)` runs
    * a replacement for `execution.query` (the same statement, amended, e.g.
    * with a `RETURNING` clause the plugin needs; compile it with

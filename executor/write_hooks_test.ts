@@ -94,3 +94,28 @@ suite.test("onWrite sees table-qualified SET columns, per target of a multi-tabl
     { table: "users", columns: ["name"], row: { name: "x" } },
   ]);
 }, { databases: ["mariadb"] });
+
+// PostgreSQL's data-modifying CTEs (MariaDB and SQLite have none): onWrite
+// sees the INSERTs and UPDATEs inside a WITH clause like top-level ones.
+suite.test("onWrite sees the writes of a data-modifying WITH clause", async (ctx) => {
+  const seen: string[] = [];
+  const stamp: KyseraPlugin = {
+    name: "stamp",
+    onWrite: (w) => {
+      seen.push(`${w.operation} ${w.table} ${w.kind}`);
+      return w.table === "posts" ? { set: { title: "stamped" } } : undefined;
+    },
+  };
+  const ex = createExecutorSync(ctx.db, [stamp]);
+  const inserted = await ex.with(
+    "x",
+    (qc) => qc.insertInto("posts").values({ tenant_id: 1, user_id: 1, title: "raw" }).returning(["id", "title"]),
+  ).selectFrom("x").selectAll().execute();
+  assert.deepEqual(inserted.map((r) => r.title), ["stamped"]);
+  await ex.with(
+    "y",
+    (qc) => qc.updateTable("posts").set({ user_id: 2 }).where("id", "=", inserted[0]!.id).returning("id"),
+  )
+    .selectFrom("y").selectAll().execute();
+  assert.deepEqual(seen, ["insert posts values", "update posts set"]);
+}, { databases: ["postgres"] });

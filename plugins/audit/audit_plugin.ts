@@ -264,6 +264,16 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
     const table = canonical(execution.table);
     const node = execution.query.query as RootOperationNode;
     const kind = node.kind;
+    for (const write of writesInWith(node)) {
+      const target = canonical(writeTarget(write));
+      if (audited(target)) {
+        throw new UnauditableWriteError(
+          WRITE_OPERATIONS[write.kind]!,
+          target,
+          "a write inside a WITH clause cannot be audited; write to the table in a statement of its own",
+        );
+      }
+    }
     if (!audited(table)) return await next();
     const dialect = getDialect(rawDb);
     const pk = primaryKeyOf(options.primaryKey, table);
@@ -432,6 +442,30 @@ function selectOld(
 
 function targetTableNode(target: OperationNode): TableNode {
   return (target.kind === "AliasNode" ? (target as unknown as { node: TableNode }).node : target) as TableNode;
+}
+
+const WRITE_OPERATIONS: Readonly<Record<string, string>> = {
+  InsertQueryNode: "insert",
+  UpdateQueryNode: "update",
+  DeleteQueryNode: "delete",
+  MergeQueryNode: "merge",
+};
+
+/** The write statements of a data-modifying WITH clause (PostgreSQL). */
+function writesInWith(node: OperationNode): OperationNode[] {
+  const ctes = (node as { with?: { expressions: readonly { expression: OperationNode }[] } }).with?.expressions ?? [];
+  return ctes.map((cte) => cte.expression).filter((e) => WRITE_OPERATIONS[e.kind] !== undefined);
+}
+
+/** The table a write statement writes. */
+function writeTarget(node: OperationNode): string | undefined {
+  const target = node.kind === "UpdateQueryNode"
+    ? updateTarget(node as UpdateQueryNode)
+    : node.kind === "DeleteQueryNode"
+    ? (node as DeleteQueryNode).from.froms[0]
+    : (node as { into?: OperationNode }).into;
+  const table = target === undefined ? undefined : targetTableNode(target);
+  return table?.kind === "TableNode" ? table.table.identifier.name : undefined;
 }
 
 function updateTarget(node: UpdateQueryNode): OperationNode {

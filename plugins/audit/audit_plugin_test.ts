@@ -607,3 +607,24 @@ suite.test("an audit table with json and text columns of the user's own receives
   ]);
   assert.deepEqual(trail[2]!.changedFields, ["n"]);
 }, { databases: ["postgres"] });
+
+// PostgreSQL's data-modifying CTEs (MariaDB and SQLite have none).
+suite.test("a write inside a WITH clause into an audited table is refused before any SQL", async ({ db }) => {
+  const ex = createExecutorSync(db, [auditPlugin({ tables: ["posts"] })]);
+  await ex.insertInto("posts").values({ title: "w" }).execute();
+  const attempts = [
+    ex.with("x", (qc) => qc.insertInto("posts").values({ title: "cte" }).returning("id")).selectFrom("x").selectAll(),
+    ex.with("x", (qc) => qc.updateTable("posts").set({ n: 9 }).returning("id")).selectFrom("x").selectAll(),
+    ex.with("x", (qc) => qc.deleteFrom("posts").returning("id")).selectFrom("x").selectAll(),
+  ];
+  for (const attempt of attempts) {
+    const error = await rejection(attempt.execute());
+    assert.ok(isUnauditableWriteError(error), String(error));
+  }
+  assert.deepEqual(plainRows(await db.selectFrom("posts").select(["title", "n"]).execute()), [{ title: "w", n: 0 }]);
+  assert.equal((await logs(db)).length, 1);
+  // A WITH clause writing a table that is not audited runs.
+  const pairs = await ex.with("x", (qc) => qc.insertInto("pairs").values({ a: 1, b: 1 }).returning("a"))
+    .selectFrom("x").selectAll().execute();
+  assert.deepEqual(plainRows(pairs), [{ a: 1 }]);
+}, { databases: ["postgres"] });

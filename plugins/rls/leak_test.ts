@@ -541,3 +541,32 @@ suite.test("leak suite: a unique-key clash with tenant 2's row reveals none of i
   );
   assert.equal((await raw.selectFrom("codes").select("note").executeTakeFirstOrThrow()).note, MARK);
 });
+
+// Data-modifying CTEs (PostgreSQL; MariaDB and SQLite have none): the write
+// inside the WITH is checked and scoped like a top-level one.
+suite.test("leak suite: writes inside a CTE are checked and scoped", async ({ db }) => {
+  const ex = executor(db);
+  const before = await tenant2Snapshot(db);
+  await rlsContext.runAsync(T1, async () => {
+    const forged = await rejection(
+      ex.with(
+        "ins",
+        (qc) => qc.insertInto("posts").values({ tenant_id: 2, user_id: 1, title: "f", body: "f" }).returning("id"),
+      )
+        .selectFrom("ins").selectAll().execute(),
+    );
+    assert.ok(isRLSPolicyViolation(forged), String(forged));
+    const moved = await rejection(
+      ex.with("upd", (qc) => qc.updateTable("posts").set({ tenant_id: 2 }).where("id", "=", 1).returning("id"))
+        .selectFrom("upd").selectAll().execute(),
+    );
+    assert.ok(isRLSPolicyViolation(moved), String(moved));
+    const touched = await ex.with("upd", (qc) => qc.updateTable("posts").set({ title: "z" }).returning("id"))
+      .selectFrom("upd").selectAll().execute();
+    assert.deepEqual(touched.map((r) => r.id).sort(), [1, 2]);
+    const deleted = await ex.with("del", (qc) => qc.deleteFrom("posts").where("id", "=", 3).returning("id"))
+      .selectFrom("del").selectAll().execute();
+    assert.deepEqual(deleted, []);
+  });
+  assert.equal(await tenant2Snapshot(db), before);
+}, { databases: ["postgres"] });
