@@ -213,6 +213,21 @@ export const reads: ReadCase[] = [
     rows: [{ v: 3 }],
   },
   {
+    name: "intersect all with the covered table second",
+    // SQLite has no INTERSECT ALL / EXCEPT ALL.
+    query: (db) =>
+      db.selectFrom("tags").select("post_id as v").intersectAll(db.selectFrom("posts").select("id as v")).orderBy("v"),
+    rows: [{ v: 1 }],
+    databases: ["postgres", "mariadb"],
+  },
+  {
+    name: "except all with the covered table second",
+    query: (db) =>
+      db.selectFrom("tags").select("post_id as v").exceptAll(db.selectFrom("posts").select("id as v")).orderBy("v"),
+    rows: [{ v: 3 }],
+    databases: ["postgres", "mariadb"],
+  },
+  {
     name: "withSchema",
     query: (db, env) => db.withSchema(env.schema).selectFrom("posts").select("title").orderBy("id"),
     rows: [{ title: "a1" }, { title: "a2" }],
