@@ -27,6 +27,7 @@ import {
   Kysely,
   MysqlDialect,
   PostgresDialect,
+  sql,
   SqliteDialect,
 } from "kysely";
 import pg from "pg";
@@ -353,6 +354,90 @@ export function captureSql<DB>(db: Kysely<DB>): { db: Kysely<DB>; last(): Compil
     last() {
       if (sent === undefined) throw new Error("captureSql: no query was sent");
       return sent;
+    },
+  };
+}
+
+/** What {@linkcode connectAsRole} returns. */
+export interface RoleConnection<DB> {
+  /** A Kysely connected as the role, on the test's schema (PostgreSQL) or database (MariaDB). */
+  readonly app: Kysely<DB>;
+  /** The role's (user's) name. */
+  readonly role: string;
+  /** Destroys `app` and drops the role with what it owns. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a throwaway login role (PostgreSQL: no superuser, no BYPASSRLS,
+ * owning nothing) or user (MariaDB), runs `grants(role, schema)` as the
+ * test's own connection, and connects as it to the test's schema/database,
+ * for tests of what the database enforces on an application's role (native
+ * RLS, append-only grants).
+ *
+ * @param db The test's Kysely (the owner's connection).
+ * @param database `postgres` or `mariadb`.
+ * @param grants The GRANT statements, given the role and the schema (PostgreSQL) or database (MariaDB) name.
+ * @param options `max` pooled connections (default 1); each statement's SQL pushed to `log`.
+ */
+export async function connectAsRole<DB>(
+  db: Kysely<DB>,
+  database: TestDatabase,
+  grants: (role: string, schema: string) => readonly string[],
+  options: { max?: number; log?: string[] } = {},
+): Promise<RoleConnection<DB>> {
+  const role = `kysera_role_${Deno.pid}_${Math.floor(Math.random() * 1e6)}`;
+  const { max = 1, log } = options;
+  const logged = log === undefined ? {} : { log: (event: { query: CompiledQuery }) => void log.push(event.query.sql) };
+  const run = async (statements: readonly string[]) => {
+    for (const statement of statements) await sql.raw(statement).execute(db);
+  };
+  if (database === "postgres") {
+    const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s;
+    await run([`create role ${role} login nosuperuser nobypassrls`, `grant usage on schema "${schema}" to ${role}`]);
+    await run(grants(role, schema));
+    const url = new URL(POSTGRES_URL);
+    url.username = role;
+    url.password = "";
+    const app = new Kysely<DB>({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: url.href, options: `-c search_path=${schema}`, max }),
+        cursor: Cursor,
+      }),
+      ...logged,
+    });
+    return {
+      app,
+      role,
+      drop: async () => {
+        await app.destroy();
+        await run([`drop owned by ${role}`, `drop role ${role}`]);
+      },
+    };
+  }
+  if (database !== "mariadb") throw new TypeError(`Cannot create a role on ${database}`);
+  const name = (await sql<{ d: string }>`select database() as d`.execute(db)).rows[0]!.d;
+  await run([`create user '${role}'@'%'`]);
+  await run(grants(`'${role}'@'%'`, name));
+  const url = new URL(MARIADB_URL);
+  const app = new Kysely<DB>({
+    dialect: new MysqlDialect({
+      pool: createPool({
+        host: url.hostname,
+        port: Number(url.port || 3306),
+        user: role,
+        database: name,
+        connectionLimit: max,
+      }),
+    }),
+    ...logged,
+  });
+  return {
+    app,
+    role,
+    drop: async () => {
+      await app.destroy();
+      await run([`drop user '${role}'@'%'`]);
     },
   };
 }

@@ -6,10 +6,15 @@
  * MariaDB; SQLite has no roles.
  */
 import assert from "node:assert/strict";
-import { Kysely, MysqlDialect, PostgresDialect, sql } from "kysely";
-import pg from "pg";
-import { createPool } from "mysql2";
-import { addIdColumn, dbSuite, MARIADB_URL, POSTGRES_URL, rejection, type TestDatabase } from "../../_test/harness.ts";
+import { type Kysely, sql } from "kysely";
+import {
+  addIdColumn,
+  connectAsRole,
+  dbSuite,
+  rejection,
+  type RoleConnection,
+  type TestDatabase,
+} from "../../_test/harness.ts";
 import { allowRawSql, createExecutorSync } from "../../executor/mod.ts";
 import { auditPlugin, auditReader, createAuditTable } from "./mod.ts";
 
@@ -26,53 +31,18 @@ const suite = dbSuite<DB>(import.meta, {
 });
 
 /** A role with SELECT, INSERT, UPDATE, DELETE on posts and SELECT, INSERT on audit_logs; a Kysely connected as it. */
-async function appRole(db: Kysely<DB>, database: TestDatabase): Promise<{ app: Kysely<DB>; drop(): Promise<void> }> {
-  const role = `kysera_audit_app_${Deno.pid}_${Math.floor(Math.random() * 1e6)}`;
-  if (database === "postgres") {
-    const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s;
-    for (
-      const statement of [
-        `create role ${role} login nosuperuser nobypassrls`,
-        `grant usage on schema "${schema}" to ${role}`,
+function appRole(db: Kysely<DB>, database: TestDatabase): Promise<RoleConnection<DB>> {
+  return connectAsRole(db, database, (role, schema) =>
+    database === "postgres"
+      ? [
         `grant select, insert, update, delete on posts to ${role}`,
         `grant select, insert on audit_logs to ${role}`,
         `grant usage, select on all sequences in schema "${schema}" to ${role}`,
       ]
-    ) await sql.raw(statement).execute(db);
-    const url = new URL(POSTGRES_URL);
-    url.username = role;
-    const pool = new pg.Pool({ connectionString: url.href, options: `-c search_path=${schema}`, max: 2 });
-    const app = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-    return {
-      app,
-      drop: async () => {
-        await app.destroy();
-        await sql.raw(`drop owned by ${role}`).execute(db);
-        await sql.raw(`drop role ${role}`).execute(db);
-      },
-    };
-  }
-  const name = (await sql<{ d: string }>`select database() as d`.execute(db)).rows[0]!.d;
-  for (
-    const statement of [
-      `create user '${role}'@'%'`,
-      `grant select, insert, update, delete on \`${name}\`.posts to '${role}'@'%'`,
-      `grant select, insert on \`${name}\`.audit_logs to '${role}'@'%'`,
-    ]
-  ) await sql.raw(statement).execute(db);
-  const url = new URL(MARIADB_URL);
-  const app = new Kysely<DB>({
-    dialect: new MysqlDialect({
-      pool: createPool({ host: url.hostname, port: Number(url.port || 3306), user: role, database: name }),
-    }),
-  });
-  return {
-    app,
-    drop: async () => {
-      await app.destroy();
-      await sql.raw(`drop user '${role}'@'%'`).execute(db);
-    },
-  };
+      : [
+        `grant select, insert, update, delete on \`${schema}\`.posts to ${role}`,
+        `grant select, insert on \`${schema}\`.audit_logs to ${role}`,
+      ]);
 }
 
 suite.test(

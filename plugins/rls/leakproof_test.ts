@@ -21,9 +21,9 @@
  *   LEAKPROOF (which only a superuser can mark) both see tenant 2's row.
  */
 import assert from "node:assert/strict";
-import { type ExpressionBuilder, Kysely, PostgresDialect, type RawBuilder, sql, type SqlBool } from "kysely";
-import pg from "pg";
-import { dbSuite, plainRows, POSTGRES_URL, rejection, type TestDatabase } from "../../_test/harness.ts";
+import type { ExpressionBuilder, Kysely, RawBuilder, SqlBool } from "kysely";
+import { sql } from "kysely";
+import { connectAsRole, dbSuite, plainRows, rejection, type TestDatabase } from "../../_test/harness.ts";
 import { createExecutorSync } from "../../executor/mod.ts";
 import { checkNativeRLS, generateNativePolicies, rlsContext, rlsPlugin, rlsTransaction } from "./mod.ts";
 import { assertNoLeak, type DB, MARK, T1, tables, tenantSchema } from "./_test_helpers.ts";
@@ -142,31 +142,14 @@ suite.test("RLS-19 app-level limit: a WHERE function the database runs first see
  * EXECUTE on `functions`; a Kysely connected as it.
  */
 async function appRole(db: AnyDb, functions: readonly string[]): Promise<{ app: AnyDb; cleanup(): Promise<void> }> {
-  const role = `kysera_leakproof_${Deno.pid}_${Math.floor(Math.random() * 1e6)}`;
-  const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s;
   for (const statement of generateNativePolicies(tenantSchema, { columnTypes: { tenant_id: "integer" } })) {
     await sql.raw(statement).execute(db);
   }
-  await sql.raw(`create role ${role} login nobypassrls nosuperuser`).execute(db);
-  await sql.raw(`grant usage on schema "${schema}" to ${role}`).execute(db);
-  await sql.raw(`grant select on all tables in schema "${schema}" to ${role}`).execute(db);
-  for (const fn of functions) await sql.raw(`grant execute on function "${schema}".${fn}(text) to ${role}`).execute(db);
-  const url = new URL(POSTGRES_URL);
-  url.username = role;
-  url.password = "";
-  const app = new Kysely<DB>({
-    dialect: new PostgresDialect({
-      pool: new pg.Pool({ connectionString: url.toString(), options: `-c search_path=${schema}`, max: 1 }),
-    }),
-  });
-  return {
-    app,
-    cleanup: async () => {
-      await app.destroy();
-      await sql.raw(`drop owned by ${role}`).execute(db);
-      await sql.raw(`drop role ${role}`).execute(db);
-    },
-  };
+  const { app, drop } = await connectAsRole(db, "postgres", (role, schema) => [
+    `grant select on all tables in schema "${schema}" to ${role}`,
+    ...functions.map((fn) => `grant execute on function "${schema}".${fn}(text) to ${role}`),
+  ]);
+  return { app, cleanup: drop };
 }
 
 // Native row-level security and LEAKPROOF are PostgreSQL features.

@@ -4,10 +4,8 @@
  * transactions whose context is set with set_config(..., true).
  */
 import assert from "node:assert/strict";
-import { Kysely, PostgresDialect, sql } from "kysely";
-import pg from "pg";
-import Cursor from "pg-cursor";
-import { dbSuite, plainRows, POSTGRES_URL, rejection, rollbackOpen } from "../../_test/harness.ts";
+import { type Kysely, sql } from "kysely";
+import { connectAsRole, dbSuite, plainRows, rejection, rollbackOpen } from "../../_test/harness.ts";
 import {
   allowRawSql,
   type AnyExpressionBuilder,
@@ -80,39 +78,20 @@ Deno.test("nativeSettings() sets bypass only for the system context and bypass r
 });
 
 /**
- * Applies the policies as the owner, creates an app role and connects as it
- * (`max` pooled connections; each statement's SQL pushed to `log`).
+ * Applies the policies as the owner, creates an app role with every DML
+ * grant on the tables and connects as it (`max` pooled connections; each
+ * statement's SQL pushed to `log`).
  */
 async function native(
   db: Kysely<DB>,
-  { log, max = 1 }: { log?: string[]; max?: number } = {},
+  options: { log?: string[]; max?: number } = {},
 ): Promise<{ app: Kysely<DB>; role: string; cleanup: () => Promise<void> }> {
-  const role = `kysera_app_${Deno.pid}_${Math.floor(Math.random() * 1e6)}`;
-  const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s;
   for (const statement of generateNativePolicies(tenantSchema, DDL_OPTIONS)) await sql.raw(statement).execute(db);
-  await sql.raw(`create role ${role} login nobypassrls nosuperuser`).execute(db);
-  await sql.raw(`grant usage on schema "${schema}" to ${role}`).execute(db);
-  await sql.raw(`grant select, insert, update, delete on all tables in schema "${schema}" to ${role}`).execute(db);
-  await sql.raw(`grant usage, select on all sequences in schema "${schema}" to ${role}`).execute(db);
-  const url = new URL(POSTGRES_URL);
-  url.username = role;
-  url.password = "";
-  const app = new Kysely<DB>({
-    dialect: new PostgresDialect({
-      pool: new pg.Pool({ connectionString: url.toString(), options: `-c search_path=${schema}`, max }),
-      cursor: Cursor,
-    }),
-    ...(log === undefined ? {} : { log: (event) => void log.push(event.query.sql) }),
-  });
-  return {
-    app,
-    role,
-    cleanup: async () => {
-      await app.destroy();
-      await sql.raw(`drop owned by ${role}`).execute(db);
-      await sql.raw(`drop role ${role}`).execute(db);
-    },
-  };
+  const { app, role, drop } = await connectAsRole(db, "postgres", (role, schema) => [
+    `grant select, insert, update, delete on all tables in schema "${schema}" to ${role}`,
+    `grant usage, select on all sequences in schema "${schema}" to ${role}`,
+  ], options);
+  return { app, role, cleanup: drop };
 }
 
 suite.test("native: the startup check passes for the app role and flags the owner/superuser", async ({ db }) => {
