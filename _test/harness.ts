@@ -186,6 +186,27 @@ async function runIsolated<DB>(
 }
 
 /**
+ * Runs `check` in a controlled transaction of `db` (`startTransaction()`)
+ * and again in a savepoint of it, then commits; rolls back if `check` fails.
+ * For tests that a guarantee holds on Kysely's controlled-transaction path.
+ */
+export async function inTransactionAndSavepoint<DB>(
+  db: Kysely<DB>,
+  check: (db: Kysely<DB>) => Promise<void>,
+): Promise<void> {
+  const trx = await db.startTransaction().execute();
+  try {
+    await check(trx);
+    const sp = await trx.savepoint("inner").execute();
+    await check(sp);
+    await sp.releaseSavepoint("inner").execute();
+    await trx.commit().execute();
+  } finally {
+    await rollbackOpen(trx as ControlledTransaction<AnyDB>);
+  }
+}
+
+/**
  * Rolls back every controlled transaction that is still open; for the
  * `finally` of tests that interleave transactions.
  */
@@ -392,6 +413,14 @@ export async function connectAsRole<DB>(
   const run = async (statements: readonly string[]) => {
     for (const statement of statements) await sql.raw(statement).execute(db);
   };
+  const connected = (app: Kysely<DB>, dropStatements: readonly string[]): RoleConnection<DB> => ({
+    app,
+    role,
+    drop: async () => {
+      await app.destroy();
+      await run(dropStatements);
+    },
+  });
   if (database === "postgres") {
     const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s;
     await run([`create role ${role} login nosuperuser nobypassrls`, `grant usage on schema "${schema}" to ${role}`]);
@@ -406,14 +435,7 @@ export async function connectAsRole<DB>(
       }),
       ...logged,
     });
-    return {
-      app,
-      role,
-      drop: async () => {
-        await app.destroy();
-        await run([`drop owned by ${role}`, `drop role ${role}`]);
-      },
-    };
+    return connected(app, [`drop owned by ${role}`, `drop role ${role}`]);
   }
   if (database !== "mariadb") throw new TypeError(`Cannot create a role on ${database}`);
   const name = (await sql<{ d: string }>`select database() as d`.execute(db)).rows[0]!.d;
@@ -432,12 +454,5 @@ export async function connectAsRole<DB>(
     }),
     ...logged,
   });
-  return {
-    app,
-    role,
-    drop: async () => {
-      await app.destroy();
-      await run([`drop user '${role}'@'%'`]);
-    },
-  };
+  return connected(app, [`drop user '${role}'@'%'`]);
 }

@@ -1,7 +1,14 @@
 /** The adversarial suite: tenant 1 never reads or changes tenant 2's rows, on any path, on every database. */
 import assert from "node:assert/strict";
 import { type ExpressionBuilder, type Kysely, sql } from "kysely";
-import { addIdColumn, assertSql, dbSuite, plainRows, rejection, rollbackOpen } from "../../_test/harness.ts";
+import {
+  addIdColumn,
+  assertSql,
+  dbSuite,
+  inTransactionAndSavepoint,
+  plainRows,
+  rejection,
+} from "../../_test/harness.ts";
 import { allowRawSql, createExecutorSync, getRawDb, isRawSqlRefusedError } from "../../executor/mod.ts";
 import { createORM } from "../../repository/mod.ts";
 import { sqlOf } from "../soft_delete/_test_helpers.ts";
@@ -45,18 +52,7 @@ suite.test("leak suite: every read inside transaction()", async ({ db, database 
 });
 
 suite.test("leak suite: every read in a controlled transaction and its savepoint", async ({ db, database }) => {
-  await asT1(async () => {
-    const trx = await executor(db).startTransaction().execute();
-    try {
-      await allReads(trx, database);
-      const sp = await trx.savepoint("inner").execute();
-      await allReads(sp, database);
-      await sp.releaseSavepoint("inner").execute();
-      await trx.commit().execute();
-    } finally {
-      await rollbackOpen(trx);
-    }
-  });
+  await asT1(() => inTransactionAndSavepoint(executor(db), (trx) => allReads(trx, database)));
 });
 
 suite.test("leak suite: every read on connection() and withoutPlugins()", async ({ db, database }) => {

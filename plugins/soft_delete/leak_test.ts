@@ -1,7 +1,7 @@
 /** The leak suite: no soft-deleted row appears on any query path, on every database. */
 import assert from "node:assert/strict";
 import type { ExpressionBuilder, Kysely } from "kysely";
-import { assertSql, dbSuite, plainRows, rollbackOpen, type TestDatabase } from "../../_test/harness.ts";
+import { assertSql, dbSuite, inTransactionAndSavepoint, plainRows, type TestDatabase } from "../../_test/harness.ts";
 import { createExecutorSync, getRawDb } from "../../executor/mod.ts";
 import { createORM } from "../../repository/mod.ts";
 import { softDeletePlugin } from "./mod.ts";
@@ -232,16 +232,7 @@ suite.test("leak suite: every read inside transaction()", async ({ db, database 
 });
 
 suite.test("leak suite: every read in a controlled transaction and its savepoint", async ({ db, database }) => {
-  const trx = await executor(db).startTransaction().execute();
-  try {
-    await allReads(trx, database);
-    const sp = await trx.savepoint("inner").execute();
-    await allReads(sp, database);
-    await sp.releaseSavepoint("inner").execute();
-    await trx.commit().execute();
-  } finally {
-    await rollbackOpen(trx);
-  }
+  await inTransactionAndSavepoint(executor(db), (trx) => allReads(trx, database));
 });
 
 suite.test("leak suite: every read on connection()", async ({ db, database }) => {
