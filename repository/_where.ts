@@ -76,8 +76,9 @@ const TRUE = (eb: AnyEB): Expression<SqlBool> => eb(eb.lit<number>(1), "=", eb.l
 const FALSE = (eb: AnyEB): Expression<SqlBool> => eb(eb.lit<number>(1), "=", eb.lit<number>(0));
 
 /**
- * Compiles a where-DSL object to a Kysely expression; `undefined` for an
- * empty object (no condition).
+ * Compiles a where-DSL object to a Kysely expression; `undefined` when it
+ * sets no condition (`{}`, only `undefined` values, an `$or` with an empty
+ * branch), which a bulk write refuses.
  */
 export function compileWhere(eb: AnyEB, where: unknown, ctx: WhereContext): Expression<SqlBool> | undefined {
   if (!isPlainObject(where)) {
@@ -93,17 +94,25 @@ export function compileWhere(eb: AnyEB, where: unknown, ctx: WhereContext): Expr
         if (!Array.isArray(value)) {
           throw new InvalidWhereError(ctx.table, `'${key}' must be an array of where clauses`);
         }
-        const inner = value.map((w) => compileWhere(eb, w, ctx) ?? TRUE(eb));
+        // An empty clause is "no condition": dropped from $and; in an $or it
+        // holds for every row, so the $or adds nothing (and a write whose
+        // where is left with no condition is refused, as `{}` is).
+        const inner = value.map((w) => compileWhere(eb, w, ctx));
         if (key === "$and") {
-          if (inner.length > 0) parts.push(inner.length === 1 ? inner[0]! : eb.and(inner));
+          const given = inner.filter((e) => e !== undefined);
+          if (given.length > 0) parts.push(given.length === 1 ? given[0]! : eb.and(given));
         } else {
-          parts.push(inner.length === 0 ? FALSE(eb) : inner.length === 1 ? inner[0]! : eb.or(inner));
+          if (inner.length === 0) parts.push(FALSE(eb));
+          else if (inner.every((e) => e !== undefined)) parts.push(inner.length === 1 ? inner[0]! : eb.or(inner));
+          // else: a branch holds for every row, so the $or filters nothing.
         }
         break;
       }
-      case "$not":
-        parts.push(eb.not(compileWhere(eb, value, ctx) ?? TRUE(eb)));
+      case "$not": {
+        const inner = compileWhere(eb, value, ctx);
+        parts.push(inner === undefined ? FALSE(eb) : eb.not(inner));
         break;
+      }
       default:
         if (key.startsWith("$")) throw new InvalidWhereError(ctx.table, `unknown operator '${key}'`);
         checkColumn(key, ctx);
@@ -112,6 +121,35 @@ export function compileWhere(eb: AnyEB, where: unknown, ctx: WhereContext): Expr
   }
   if (parts.length === 0) return undefined;
   return parts.length === 1 ? parts[0]! : eb.and(parts);
+}
+
+/** Lists longer than this are sent in a form whose parameter count does not grow with them. */
+export const LONG_LIST = 1_000;
+
+/**
+ * `ref IN (...)` / `ref NOT IN (...)`, under every dialect's parameter limit
+ * (PostgreSQL 65,535, SQLite 32,766) however long the list: PostgreSQL takes
+ * a long list as one array parameter (`= any($1)`, `<> all($1)`, typed by the
+ * column), SQLite a long list of safe integers as literals (no parameters;
+ * integers cannot carry SQL). MySQL/MariaDB get parameters (the driver
+ * interpolates them, so no limit applies).
+ */
+function inList(
+  eb: AnyEB,
+  ref: Expression<unknown>,
+  positive: boolean,
+  values: readonly unknown[],
+  dialect: DialectName,
+): Expression<SqlBool> {
+  if (values.length > LONG_LIST) {
+    if (dialect === "postgres") {
+      return positive ? eb(ref, "=", eb.fn("any", [eb.val(values)])) : eb(ref, "<>", eb.fn("all", [eb.val(values)]));
+    }
+    if (dialect === "sqlite" && values.every((v) => Number.isSafeInteger(v))) {
+      return eb(ref, positive ? "in" : "not in", values.map((v) => eb.lit(v as number)));
+    }
+  }
+  return eb(ref, positive ? "in" : "not in", values);
 }
 
 /** Throws {@linkcode InvalidWhereError} for a column the repository does not know. */
@@ -160,7 +198,7 @@ function compileColumn(eb: AnyEB, column: string, value: unknown, ctx: WhereCont
       case "$nin": {
         if (!Array.isArray(operand)) throw new InvalidWhereError(ctx.table, `'${op}' on '${column}' needs an array`);
         if (operand.length === 0) parts.push(op === "$in" ? FALSE(eb) : TRUE(eb));
-        else parts.push(eb(ref, op === "$in" ? "in" : "not in", operand));
+        else parts.push(inList(eb, ref, op === "$in", operand, ctx.dialect));
         break;
       }
       case "$isNull":

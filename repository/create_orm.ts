@@ -1,12 +1,7 @@
 import type { Insertable, Kysely, Selectable, Updateable } from "kysely";
 import { createExecutorSync, getPlugins, isKyseraExecutor, type KyseraPlugin } from "../executor/mod.ts";
-import {
-  buildRepository,
-  type ColumnOf,
-  type PrimaryKey,
-  type Repository,
-  type RepositoryConfig,
-} from "./repository.ts";
+import type { ColumnOf, PrimaryKey, Repository, RepositoryConfig } from "./repository.ts";
+import { buildRepository } from "./_repository_impl.ts";
 import { withTransaction } from "../dal/mod.ts";
 
 type ExtensionOf<P> = P extends { extendRepository(repository: object): infer E } ? E : never;

@@ -14,7 +14,9 @@ export interface ValidationErrorDetails extends KyseraErrorOptions {
 
 /**
  * A value failed its repository schema (Standard Schema). Nothing was
- * written: input is validated before any SQL is sent.
+ * written: input is validated before any SQL is sent, and a write whose
+ * stored row fails the output schema (`target: "output"`) is rolled back
+ * (it runs in a transaction, or a savepoint inside the caller's).
  *
  * @example Listing the issues
  * ```ts
@@ -117,4 +119,59 @@ export class InvalidWhereError extends KyseraError {
  */
 export function isInvalidWhereError(value: unknown): value is InvalidWhereError {
   return value instanceof InvalidWhereError;
+}
+
+/**
+ * A bulk write (`updateMany`, `deleteMany`) got a where clause that sets no
+ * condition: `undefined`, `{}`, or one whose every value is `undefined` (what
+ * a partial schema hands over for absent fields). Such a call would write
+ * every row, so it is refused before any SQL is sent; say so explicitly with
+ * `updateAll(changes)` or `deleteAll()`.
+ *
+ * @example
+ * ```ts
+ * import { isUnfilteredWriteError, UnfilteredWriteError } from "@kysera/kysera/repository";
+ *
+ * const error = new UnfilteredWriteError("users", "delete");
+ * console.log(isUnfilteredWriteError(error), error.message);
+ * // true "Cannot delete rows in 'users': the where clause sets no condition (call deleteAll() to delete every row)"
+ * ```
+ */
+export class UnfilteredWriteError extends KyseraError {
+  static override readonly kind: string = "UnfilteredWriteError";
+  /** The table of the repository. */
+  readonly table: string;
+  /** The refused write. */
+  readonly operation: "update" | "delete";
+
+  /**
+   * @param table The table of the repository.
+   * @param operation The refused write.
+   */
+  constructor(table: string, operation: "update" | "delete") {
+    super(
+      `Cannot ${operation} rows in '${table}': the where clause sets no condition (call ${operation}All() to ${operation} every row)`,
+      "UNFILTERED_WRITE",
+    );
+    this.table = table;
+    this.operation = operation;
+  }
+}
+
+/**
+ * Tells whether a value is an {@linkcode UnfilteredWriteError} (from any
+ * loaded copy of Kysera).
+ *
+ * @param value Anything.
+ * @returns Whether it is an unfiltered-write error.
+ *
+ * @example
+ * ```ts
+ * import { isUnfilteredWriteError } from "@kysera/kysera/repository";
+ *
+ * console.log(isUnfilteredWriteError(new Error("x"))); // false
+ * ```
+ */
+export function isUnfilteredWriteError(value: unknown): value is UnfilteredWriteError {
+  return value instanceof UnfilteredWriteError;
 }

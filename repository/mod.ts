@@ -35,6 +35,7 @@
  */
 export * from "./create_orm.ts";
 export type * from "./repository.ts";
+export type * from "./repository_handle.ts";
 export * from "./where.ts";
 export * from "./errors.ts";
 export type * from "./standard_schema.ts";

@@ -39,15 +39,23 @@ const suite = dbSuite<DB>(import.meta, {
   },
 });
 
-/** Records every query a Kysely instance compiles, for SQL assertions. */
+/**
+ * Records every query a Kysely instance sends, for SQL assertions (a query
+ * only compiled, as the repository does to measure a statement, is not sent).
+ */
 function capture<T>(db: Kysely<T>): { db: Kysely<T>; queries: CompiledQuery[] } {
   const queries: CompiledQuery[] = [];
+  const compiled = new WeakMap<QueryId, CompiledQuery>();
   const plugin: KyselyPlugin = {
     transformQuery({ node, queryId }: { node: RootOperationNode; queryId: QueryId }) {
-      queries.push(db.getExecutor().compileQuery(node, queryId));
+      compiled.set(queryId, db.getExecutor().compileQuery(node, queryId));
       return node;
     },
-    transformResult: ({ result }) => Promise.resolve(result),
+    transformResult: ({ queryId, result }) => {
+      const query = compiled.get(queryId);
+      if (query !== undefined) queries.push(query);
+      return Promise.resolve(result);
+    },
   };
   return { db: db.withPlugin(plugin), queries };
 }
