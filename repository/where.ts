@@ -80,7 +80,9 @@ export interface WhereLogic<R> {
  * A typed filter on the rows `R` of a table: each key is a column, with a
  * value (equality; `null` is `IS NULL`) or a {@linkcode ColumnFilter}; keys
  * are ANDed. `$and`, `$or` and `$not` combine filters. An unknown column or
- * operator is a compile error, and an `InvalidWhereError` at run time.
+ * operator is a compile error, and an `InvalidWhereError` at run time. A key
+ * whose value is `undefined` sets no condition (as a partial schema's absent
+ * field); a bulk write whose where is left with none is refused.
  *
  * @typeParam R The row type.
  *
@@ -98,5 +100,5 @@ export interface WhereLogic<R> {
  * ```
  */
 export type Where<R> =
-  & { readonly [K in keyof R & string]?: R[K] | ColumnFilter<NonNullable<R[K]>> }
+  & { readonly [K in keyof R & string]?: R[K] | ColumnFilter<NonNullable<R[K]>> | undefined }
   & WhereLogic<R>;
