@@ -67,7 +67,7 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
  * | {@linkcode DeadlockError} | 40P01 | 1213 | n/a (SQLite reports busy) |
  * | {@linkcode LockTimeoutError} | 55P03 | 1205, 3572 | 5, 6 and their extended codes |
  * | {@linkcode QueryTimeoutError} | 57014 | 1969, 3024 | n/a |
- * | {@linkcode ConnectionError} | class 08, 57P01-57P03, 53300, class 28, 3D000, "Connection terminated" | 1040, 1044, 1045, 1049, 1053, 1927, 2002, 2003, 2006, 2013, `PROTOCOL_CONNECTION_LOST` | 14 (cannot open) |
+ * | {@linkcode ConnectionError} | class 08 (but 08P01), 57P01-57P03, 53300, class 28, 3D000, "Connection terminated" | 1040, 1044, 1045, 1049, 1053, 1927, 2002, 2003, 2006, 2013, `PROTOCOL_CONNECTION_LOST` | 14 (cannot open) |
  *
  * plus, on every dialect, the Node.js network codes (`ECONNREFUSED`,
  * `ECONNRESET`, `ETIMEDOUT`, ...). Messages are never parsed to classify;
@@ -164,7 +164,10 @@ const POSTGRES_CLASSES: Record<string, DatabaseErrorClass> = {
 function fromPostgres(error: DriverError, message: string, cause: unknown): DatabaseError {
   const sqlState = stringOf(error.code);
   let ErrorClass = sqlState === undefined ? undefined : POSTGRES_CLASSES[sqlState];
-  if (ErrorClass === undefined && sqlState !== undefined && /^(08|28)/.test(sqlState)) {
+  // 08P01 (protocol violation) is the server refusing what the client sent,
+  // e.g. a statement with more than 65,535 parameters (pg sends the count in
+  // 16 bits): the same request fails again, so it is no ConnectionError.
+  if (ErrorClass === undefined && sqlState !== undefined && sqlState !== "08P01" && /^(08|28)/.test(sqlState)) {
     ErrorClass = ConnectionError;
   }
   // pg raises these itself, without a SQLSTATE, when the socket closes.

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { type CompiledQuery, type Generated, type Kysely, type QueryId, sql } from "kysely";
 import { z } from "zod";
 import { addIdColumn, dbSuite, rejection, type TestDatabase } from "../_test/harness.ts";
-import { isUniqueConstraintError } from "../core/mod.ts";
+import { isConnectionError, isDatabaseError, isUniqueConstraintError, parseDatabaseError } from "../core/mod.ts";
 import { timestampsPlugin } from "../plugins/timestamps/mod.ts";
 import { createORM, isUnfilteredWriteError, isValidationError } from "./mod.ts";
 
@@ -268,3 +268,19 @@ suite.test("deleteMany() and updateMany() refuse a where with no condition; dele
   // Raw SQL is not involved anywhere above.
   assert.equal(Number((await sql<{ n: number }>`select count(*) as n from users`.execute(db)).rows[0]!.n), 2);
 });
+
+suite.test(
+  "PostgreSQL: a statement over 65,535 parameters is a DatabaseError, not a retryable ConnectionError",
+  async ({ db }) => {
+    const ids = Array.from({ length: 70_000 }, (_, i) => i);
+    // A builder query the repository does not shape: pg sends the parameter count in 16 bits, the server answers 08P01.
+    const error = parseDatabaseError(
+      await rejection(db.selectFrom("many").selectAll().where("id", "in", ids).execute()),
+      "postgres",
+    );
+    assert.ok(isDatabaseError(error), String(error));
+    assert.equal(error.driverCode, "08P01");
+    assert.ok(!isConnectionError(error), String(error));
+  },
+  { databases: ["postgres"] },
+); // the 16-bit parameter count is pg's wire protocol
