@@ -1,3 +1,5 @@
+import type { DialectName } from "../core/mod.ts";
+
 /**
  * Finds a table in a plugin's list the way the database finds it by name.
  * SQLite (always) and MySQL/MariaDB with `lower_case_table_names` read
@@ -29,4 +31,49 @@ export function tableLookup(names: Iterable<string>): (table: string) => string 
     if (!folded.has(lower) || lower === name) folded.set(lower, name);
   }
   return (table) => exact.has(table) ? table : folded.get(table.toLowerCase());
+}
+
+/** Options of {@linkcode tableCoverage}: a plugin's `tables` and `excludeTables`. */
+export interface TableCoverageOptions {
+  /** Only these tables are covered. @default {every table not excluded} */
+  readonly tables?: Iterable<string> | undefined;
+  /** These tables are never covered. @default {none} */
+  readonly excludeTables?: Iterable<string> | undefined;
+}
+
+/**
+ * Which tables a plugin covers, from its `tables` and `excludeTables`
+ * options, matched the way the database matches names (see
+ * {@linkcode tableLookup}): a listed table is covered under any spelling
+ * (cautious for a plugin that guards data); an excluded table is left out
+ * under any spelling on SQLite, MySQL/MariaDB and MSSQL, and when the
+ * dialect is not known, but only exactly on PostgreSQL (where `"TAGS"` is
+ * another table than `"tags"`, which stays covered). Exclusion wins.
+ *
+ * @param options The listed and the excluded tables.
+ * @returns A function from a table name as a query spells it (and the
+ * dialect, when known) to the covered table's name (the listed spelling, or
+ * the name itself when every table is covered), or `undefined` when the
+ * table is not covered.
+ *
+ * @example
+ * ```ts
+ * import { tableCoverage } from "@kysera/kysera/executor";
+ *
+ * const covered = tableCoverage({ excludeTables: ["tags"] });
+ * console.log(covered("posts"), covered("TAGS"), covered("TAGS", "postgres")); // "posts" undefined "TAGS"
+ * const listed = tableCoverage({ tables: ["posts"] });
+ * console.log(listed("POSTS"), listed("users")); // "posts" undefined
+ * ```
+ */
+export function tableCoverage(
+  options: TableCoverageOptions,
+): (table: string, dialect?: DialectName | undefined) => string | undefined {
+  const listed = options.tables === undefined ? undefined : tableLookup(options.tables);
+  const excludedExact = new Set(options.excludeTables ?? []);
+  const excluded = tableLookup(excludedExact);
+  return (table, dialect) => {
+    if (excludedExact.has(table) || (dialect !== "postgres" && excluded(table) !== undefined)) return undefined;
+    return listed === undefined ? table : listed(table);
+  };
 }
