@@ -4,9 +4,10 @@ import {
   type AnyExpressionBuilder,
   type KyseraPlugin,
   type PluginContext,
-  tableLookup,
+  tableCoverage,
   type TableReference,
 } from "../../executor/mod.ts";
+import type { RepositoryHandle } from "../../repository/mod.ts";
 import { runScoped, SOFT_DELETE_CONTEXT } from "./_context.ts";
 import type { SoftDeleteScope } from "./with_deleted.ts";
 
@@ -19,7 +20,10 @@ export interface SoftDeleteOptions {
    * `deletedAtColumn`. @default {every table not in `excludeTables`}
    */
   readonly tables?: readonly string[];
-  /** Tables never covered (e.g. join tables without the column). @default {[]} */
+  /**
+   * Tables never covered (e.g. join tables without the column), matched in
+   * any case where the database does (see `tableCoverage`). @default {[]}
+   */
   readonly excludeTables?: readonly string[];
   /**
    * The primary key of repositories that do not name one (factory-form
@@ -37,7 +41,7 @@ export interface SoftDeleteOptions {
   /** The clock soft deletes read. @default {() => new Date()} */
   readonly clock?: () => Date;
   /**
-   * What the repository's `delete(id)` and `deleteMany(where)` do on a
+   * What the repository's `delete(id)`, `deleteMany(where)` and `deleteAll()` do on a
    * covered table: `"soft"` marks rows deleted, `"hard"` keeps them real
    * deletes (of live rows). `hardDelete(id)` always deletes for real.
    * @default {"soft"}
@@ -91,18 +95,18 @@ export interface SoftDeletePlugin extends KyseraPlugin<SoftDeleteScope> {
   readonly name: string;
   /** The per-call opt-in, shared by every soft-delete plugin (see `withDeleted`). */
   readonly context: PluginContext<SoftDeleteScope>;
-  /** Whether the plugin covers `table`. */
-  covers(table: string): boolean;
+  /** Whether the plugin covers `table` (on `dialect`, when known; see `tableCoverage`). */
+  covers(table: string, dialect?: DialectName): boolean;
   /** The live-rows predicate (or the opt-in's) for one table reference. */
   scopeRows(ref: TableReference<SoftDeleteScope>, eb: AnyExpressionBuilder): Expression<SqlBool> | undefined;
-  /** Adds {@linkcode SoftDeleteRepositoryMethods} and soft `delete`/`deleteMany`. */
+  /** Adds {@linkcode SoftDeleteRepositoryMethods} and soft `delete`/`deleteMany`/`deleteAll`. */
   extendRepository(repository: object): SoftDeleteRepositoryMethods;
 }
 
 // deno-lint-ignore no-explicit-any
 type AnyDb = Kysely<any>;
 
-interface RepositoryLike {
+interface RepositoryLike extends Partial<Omit<RepositoryHandle, "tableName" | "executor">> {
   readonly tableName?: unknown;
   readonly primaryKey?: unknown;
   readonly executor?: unknown;
@@ -125,7 +129,7 @@ function defaultDeletedValue(now: Date, dialect: DialectName): unknown {
  * updated or deleted by accident). {@linkcode withDeleted} and
  * {@linkcode onlyDeleted} opt one call in to deleted rows; every other plugin
  * stays in force. Repositories gain {@linkcode SoftDeleteRepositoryMethods},
- * and their `delete`/`deleteMany` soft-delete (see `repositoryDelete`).
+ * and their `delete`/`deleteMany`/`deleteAll` soft-delete (see `repositoryDelete`).
  *
  * Raw SQL (`sql\`...\`` run directly) is not filtered: no plugin can read it.
  *
@@ -174,9 +178,8 @@ export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlu
   const soft = (options.repositoryDelete ?? "soft") === "soft";
   // A listed table spelled in another case is covered (on a database where
   // it is another table, its missing column fails the query: closed).
-  const listed = tables === undefined ? undefined : tableLookup(tables);
-  const covers = (table: string): boolean =>
-    !excluded.has(table) && (listed === undefined || listed(table) !== undefined);
+  const coverage = tableCoverage({ tables, excludeTables: excluded });
+  const covers = (table: string, dialect?: DialectName): boolean => coverage(table, dialect) !== undefined;
 
   const plugin = {
     name: "soft-delete",
@@ -194,12 +197,15 @@ export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlu
       const repo = repository as RepositoryLike;
       const table = typeof repo.tableName === "string" ? repo.tableName : undefined;
       const db = repo.executor as AnyDb | undefined;
-      if (table === undefined || db === undefined || !covers(table)) return uncovered(table);
-      const pk = typeof repo.primaryKey === "string" || Array.isArray(repo.primaryKey)
-        ? repo.primaryKey as string | readonly string[]
+      if (table === undefined || db === undefined || !covers(table, getDialect(db))) return uncovered(table);
+      // A config-form repository is a RepositoryHandle: its own key columns
+      // and key reading; a factory-form one falls back to the `primaryKey` option.
+      const handle = typeof repo.keyOf === "function" && Array.isArray(repo.primaryKeyColumns) ? repo : undefined;
+      const pk: string | readonly string[] = handle !== undefined
+        ? (handle.primaryKeyColumns!.length === 1 ? handle.primaryKeyColumns![0]! : handle.primaryKeyColumns!)
         : fallbackKey;
       const dialect = getDialect(db);
-      const keyOf = (id: unknown) => keyObject(table, pk, id);
+      const keyOf = (id: unknown) => handle !== undefined ? handle.keyOf!(id) : keyObject(table, pk, id);
       const keysWhere = (eb: AnyExpressionBuilder, ids: readonly unknown[]): Expression<SqlBool> => {
         const keys = ids.map(keyOf);
         if (typeof pk === "string") return eb(pk, "in", keys.map((k) => k[pk]));
@@ -269,16 +275,16 @@ export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlu
       };
       if (!soft) return methods;
       const deleteMany = async (where: unknown): Promise<number> => {
-        if (where === undefined) {
-          throw new TypeError(`Cannot delete rows in '${table}': 'where' is required ({} deletes every row)`);
+        if (repo.writeFilter === undefined) {
+          throw new TypeError(`Cannot soft-delete rows in '${table}': the repository has no writeFilter()`);
         }
-        if (repo.whereExpression === undefined) {
-          throw new TypeError(`Cannot soft-delete rows in '${table}': the repository has no whereExpression()`);
-        }
-        // The repository's own where-DSL, as a filter of the soft-delete UPDATE.
-        return await mark(deletedValue(clock(), dialect), undefined, repo.whereExpression(where));
+        // The repository's own where-DSL, as a filter of the soft-delete
+        // UPDATE; one that sets no condition is refused (UnfilteredWriteError).
+        return await mark(deletedValue(clock(), dialect), undefined, repo.writeFilter(where, "delete"));
       };
-      return Object.assign(methods, { delete: softDeleteOne, deleteMany });
+      const deleteAll = (): Promise<number> =>
+        mark(deletedValue(clock(), dialect), undefined, (eb) => eb(eb.lit(1), "=", eb.lit(1)));
+      return Object.assign(methods, { delete: softDeleteOne, deleteMany, deleteAll });
     },
   } satisfies SoftDeletePlugin;
   return Object.freeze(plugin);

@@ -3,7 +3,7 @@ import { type Kysely, sql } from "kysely";
 import { isNotFoundError, isUniqueConstraintError } from "../../core/mod.ts";
 import { assertSql, dbSuite, plainRows, rejection } from "../../_test/harness.ts";
 import { createExecutorSync, getRawDb } from "../../executor/mod.ts";
-import { createORM } from "../../repository/mod.ts";
+import { createORM, isUnfilteredWriteError } from "../../repository/mod.ts";
 import { softDeletePlugin, type SoftDeleteRepositoryMethods } from "./mod.ts";
 import { clock, type DB, instant, NOW, sqlOf, tables } from "./_test_helpers.ts";
 
@@ -75,11 +75,26 @@ suite.test("deleteMany(where) soft-deletes the matching live rows", async (ctx) 
   assert.equal(await deletedAt(raw, "posts", 1), NOW.toISOString());
   // a2 keeps its original deletion time
   assert.notEqual(await deletedAt(raw, "posts", 3), NOW.toISOString());
-  assert.equal(await posts.deleteMany({}), 2);
+  // A where with no condition is refused, as the repository's own deleteMany refuses it.
+  for (const where of [undefined, {}, { user_id: undefined }]) {
+    assert.ok(isUnfilteredWriteError(await rejection(posts.deleteMany(where as never))), JSON.stringify(where));
+  }
+  assert.equal(await posts.count(), 2);
+  assert.equal(await posts.deleteAll(), 2);
   assert.equal(await posts.count(), 0);
   assert.equal((await raw.selectFrom("posts").select("id").execute()).length, 4);
-  await assert.rejects(posts.deleteMany(undefined as never), TypeError);
 });
+
+suite.test("excludeTables matches a table named in another case (SQLite reads NOTES as notes)", async ({ db }) => {
+  const { executor, notes } = setup(db);
+  await notes.create({ body: "n" });
+  const query = executor.selectFrom("NOTES" as "notes").select("body");
+  assertSql({ dialect: "sqlite" }, query, { sqlite: { sql: `select "body" from "NOTES"`, parameters: [] } });
+  assert.deepEqual(plainRows(await query.execute()), [{ body: "n" }]);
+  assert.equal(softDeletePlugin({ excludeTables: ["notes"] }).covers("NOTES", "sqlite"), false);
+  // On PostgreSQL "NOTES" is another table: covered.
+  assert.equal(softDeletePlugin({ excludeTables: ["notes"] }).covers("NOTES", "postgres"), true);
+}, { databases: ["sqlite"] }); // PostgreSQL and MariaDB (lower_case_table_names=0) have no table NOTES to query
 
 suite.test("repositoryDelete: 'hard' keeps delete() a real delete of live rows", async ({ db }) => {
   const { users, raw } = setup(db, { repositoryDelete: "hard" });
