@@ -1,6 +1,13 @@
 import { type Expression, type Kysely, sql } from "kysely";
 import { type DialectName, getDialect, NotFoundError } from "../../core/mod.ts";
-import { type KyseraPlugin, PluginContext, tableLookup, type WriteChange, type WriteInfo } from "../../executor/mod.ts";
+import {
+  type KyseraPlugin,
+  PluginContext,
+  tableCoverage,
+  type WriteChange,
+  type WriteInfo,
+} from "../../executor/mod.ts";
+import type { RepositoryHandle } from "../../repository/mod.ts";
 
 /**
  * How a timestamp is written:
@@ -59,7 +66,7 @@ export interface TimestampsOptions {
   readonly updatedAt?: string | false;
   /** Only these tables get timestamps. @default {every table} */
   readonly tables?: readonly string[];
-  /** These tables never get timestamps (wins over `tables`). @default {[]} */
+  /** These tables never get timestamps (wins over `tables`; matched in any case where the database does, see `tableCoverage`). @default {[]} */
   readonly excludeTables?: readonly string[];
   /** Where the time comes from. @default {"app"} */
   readonly clock?: TimestampClock;
@@ -161,8 +168,8 @@ export interface TimestampsPlugin extends KyseraPlugin<TimestampsContext> {
     clock: TimestampClock;
     format: TimestampFormat;
   }>;
-  /** Whether `table` gets timestamps. */
-  covers(table: string): boolean;
+  /** Whether `table` gets timestamps (on `dialect`, when known; see `tableCoverage`). */
+  covers(table: string, dialect?: DialectName): boolean;
   /** The value the plugin writes for `date` on `dialect` (app clock's form). */
   toStored(date: Date, dialect: DialectName | undefined): unknown;
   /** Runs `fn` with the plugin switched off for every write it makes. */
@@ -220,7 +227,7 @@ const DATABASE_NOW: Record<DialectName, Record<Resolved, Expression<unknown>>> =
   },
 };
 
-interface RepositoryShape {
+interface RepositoryShape extends Partial<Pick<RepositoryHandle, "keyOf">> {
   readonly tableName?: unknown;
   readonly primaryKey?: unknown;
   readonly executor?: unknown;
@@ -300,9 +307,8 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
   const context = new PluginContext<TimestampsContext>("timestamps");
   const stampColumns = [createdAt, updatedAt].filter((c): c is string => c !== false);
 
-  const listed = tables === undefined ? undefined : tableLookup(tables);
-  const covers = (table: string): boolean =>
-    !excluded.has(table) && (listed === undefined || listed(table) !== undefined);
+  const coverage = tableCoverage({ tables, excludeTables: excluded });
+  const covers = (table: string, dialect?: DialectName): boolean => coverage(table, dialect) !== undefined;
   const toStored = (date: Date, dialect: DialectName | undefined): unknown =>
     appValue(date, resolveFormat(format, dialect));
   const now = (dialect: DialectName | undefined): unknown => {
@@ -315,7 +321,7 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
     if (typeof tableName !== "string" || typeof executor !== "object" || executor === null) {
       throw new TypeError(`Cannot call ${method}(): the repository has no 'tableName' and 'executor'`);
     }
-    if (!covers(tableName)) {
+    if (!covers(tableName, getDialect(executor as Kysely<never>))) {
       throw new TypeError(`Cannot call ${method}(): table '${tableName}' is not covered by the timestamps plugin`);
     }
     return { table: tableName, db: executor as Kysely<never> };
@@ -333,7 +339,7 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
     toStored,
     withoutTimestamps: <R>(fn: () => R): R => context.run({ skip: true }, fn),
     onWrite(write) {
-      if (!covers(write.table) || write.context?.skip === true) return undefined;
+      if (!covers(write.table, write.dialect) || write.context?.skip === true) return undefined;
       if (write.kind === "set" || write.kind === "upsert-set") {
         if (updatedAt === false || write.columns.includes(updatedAt)) return undefined;
         return { set: { [updatedAt]: now(write.dialect) } };
@@ -368,18 +374,18 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
         async touch(id) {
           const { table, db } = requireTable(repo, "touch");
           const column = requireColumn(updatedAt, "updatedAt", "touch");
+          // A config-form repository reads its own keys (RepositoryHandle.keyOf).
           const primaryKey = repo.primaryKey ?? "id";
-          const keys = typeof primaryKey === "string" ? [primaryKey] : primaryKey as readonly string[];
+          const key: Record<string, unknown> = typeof repo.keyOf === "function"
+            ? repo.keyOf(id)
+            : typeof primaryKey === "string"
+            ? { [primaryKey]: id }
+            : id as Record<string, unknown>;
           // deno-lint-ignore no-explicit-any
           let query = (db as unknown as Kysely<any>).updateTable(table).set({ [column]: now(getDialect(db)) });
-          for (const key of keys) {
-            query = query.where(key, "=", typeof primaryKey === "string" ? id : (id as Record<string, unknown>)[key]);
-          }
+          for (const [c, v] of Object.entries(key)) query = query.where(c, "=", v);
           const result = await query.executeTakeFirst();
-          if (result.numUpdatedRows === 0n) {
-            const keyObject = typeof primaryKey === "string" ? { [primaryKey]: id } : id as Record<string, unknown>;
-            throw new NotFoundError(table, keyObject);
-          }
+          if (result.numUpdatedRows === 0n) throw new NotFoundError(table, key);
         },
         findCreatedBetween(from, to) {
           const { db } = requireTable(repo, "findCreatedBetween");

@@ -288,6 +288,19 @@ suite.test("tables, excludeTables, custom columns and withoutTimestamps limit th
   assert.throws(() => timestampsPlugin({ createdAt: false, updatedAt: false }), TypeError);
 });
 
+suite.test("excludeTables matches a table named in another case (SQLite reads LOGS as logs)", async (ctx) => {
+  const plugin = timestampsPlugin({ clock: () => T1, excludeTables: ["logs"] });
+  const executor = createExecutorSync(ctx.db, [plugin]);
+  const insert = executor.insertInto("LOGS" as "logs").values({ title: "skipped" });
+  assertSql(ctx, insert, { sqlite: { sql: `insert into "LOGS" ("title") values (?)`, parameters: ["skipped"] } });
+  await insert.execute();
+  await executor.updateTable("Logs" as "logs").set({ title: "still skipped" }).execute();
+  assert.deepEqual(await stamps(ctx.db, "logs"), [{ title: "still skipped", created_at: null, updated_at: null }]);
+  // On PostgreSQL "LOGS" would be another table: covered.
+  assert.equal(plugin.covers("LOGS", "sqlite"), false);
+  assert.equal(plugin.covers("LOGS", "postgres"), true);
+}, { databases: ["sqlite"] }); // PostgreSQL and MariaDB (lower_case_table_names=0) have no table LOGS to write
+
 suite.test("clock 'database' writes the database's current timestamp", async (ctx) => {
   const executor = createExecutorSync(ctx.db, [timestampsPlugin({ clock: "database" })]);
   const insert = executor.insertInto("notes").values({ title: "a" });
