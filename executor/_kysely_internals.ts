@@ -1,6 +1,23 @@
 /**
  * The one place Kysera relies on how Kysely works inside (kysely 0.28).
+ * Each reliance is a function here, with why it is needed, and
+ * `_kysely_internals_test.ts` pins each against the installed Kysely.
  *
+ * 1. {@linkcode kyselyWithExecutor}: a `Kysely` around Kysera's query executor.
+ * 2. {@linkcode builderOf}: a query builder over a given node (for
+ *    `interceptQuery`, which hands plugins a builder of the whole statement).
+ * 3. {@linkcode transactionStatements}: the SQL Kysely's drivers send to
+ *    begin and end a transaction (the executor learns a connection's
+ *    transaction state from them).
+ * 4. {@linkcode whereCallbackRunsEagerly}: `where(callback)` calls the
+ *    callback while the builder is built (the repository compiles its where
+ *    DSL there and needs to know whether it produced a condition).
+ *
+ * (Pagination's prebuilt ORDER BY items are a fifth, in `core/`, which may
+ * import no other layer: it is checked at run time there, with a fallback to
+ * the public API, and pinned by the same test file.)
+ *
+ * 1. Why `kyselyWithExecutor`:
  * Why: Kysera's plugins must see every query of an executor, including those
  * of `transaction()`, `startTransaction()` (and its savepoints),
  * `connection()`, `withSchema()`, `withPlugin()` and `withoutPlugins()`.
@@ -19,15 +36,28 @@
  * fails loudly here instead of silently bypassing plugins; the tests in
  * `create_executor_test.ts` pin every path.
  */
-import type {
-  Kysely,
-  KyselyPlugin,
-  PluginTransformQueryArgs,
-  PluginTransformResultArgs,
-  QueryExecutor,
-  QueryResult,
-  RootOperationNode,
-  UnknownRow,
+import {
+  createSelectQueryBuilder,
+  DeleteQueryBuilder,
+  type DeleteQueryNode,
+  InsertQueryBuilder,
+  type InsertQueryNode,
+  type Kysely,
+  type KyselyPlugin,
+  type MergeQueryNode,
+  NOOP_QUERY_EXECUTOR,
+  type OperationNode,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryExecutor,
+  type QueryId,
+  type QueryResult,
+  type RootOperationNode,
+  type SelectQueryNode,
+  type UnknownRow,
+  UpdateQueryBuilder,
+  type UpdateQueryNode,
+  WheneableMergeQueryBuilder,
 } from "kysely";
 
 const HANDOFF: KyselyPlugin = Object.freeze({
@@ -61,3 +91,69 @@ export function kyselyWithExecutor<K extends Kysely<any>>(db: K, executor: Query
   }
   return result;
 }
+
+/** Something that gives its operation node, as Kysely's builders do. */
+export interface NodeSource {
+  toOperationNode(): OperationNode;
+}
+
+/**
+ * A query builder over `node`, without an executor (it can only build).
+ * Kysely exports its builder classes but documents constructing them from
+ * props as internal: `interceptQuery` hands plugins a builder of the whole
+ * statement as it is compiled, and this is how one is made from a node.
+ *
+ * @param node A select, insert, update, delete or merge node.
+ * @param queryId The query's id.
+ */
+export function builderOf(node: RootOperationNode, queryId: QueryId): NodeSource {
+  const props = { queryId, executor: NOOP_QUERY_EXECUTOR };
+  switch (node.kind) {
+    case "SelectQueryNode":
+      return createSelectQueryBuilder({ ...props, queryNode: node as SelectQueryNode });
+    case "InsertQueryNode":
+      return new InsertQueryBuilder({ ...props, queryNode: node as InsertQueryNode });
+    case "UpdateQueryNode":
+      return new UpdateQueryBuilder({ ...props, queryNode: node as UpdateQueryNode });
+    case "DeleteQueryNode":
+      return new DeleteQueryBuilder({ ...props, queryNode: node as DeleteQueryNode });
+    default:
+      return new WheneableMergeQueryBuilder({ ...props, queryNode: node as MergeQueryNode });
+  }
+}
+
+/**
+ * The raw statements Kysely's built-in drivers send on a connection to
+ * begin (`begin`, MySQL's `start transaction ...`) and to end (`commit`,
+ * `rollback`; `rollback to savepoint` keeps the transaction open) a
+ * transaction. Kysely's `Driver` interface is public, but what its built-in
+ * drivers send is not: the executor reads a connection's transaction state
+ * from these statements (see `_transaction_state.ts`).
+ */
+export const transactionStatements: { readonly begin: RegExp; readonly end: RegExp } = Object.freeze({
+  begin: /^\s*(?:begin|start\s+transaction)\b/i,
+  end: /^\s*(?:commit|end|rollback(?!\s+to\b))\b/i,
+});
+
+/**
+ * Whether `where(callback)` calls the callback while the builder is built
+ * (Kysely 0.28 parses the callback at once), so that a value it computes is
+ * known right after the call. Kysely does not document when the callback
+ * runs; the repository relies on it only through this check.
+ */
+export function whereCallbackRunsEagerly(): boolean {
+  if (eagerWhere === undefined) {
+    let called = false;
+    const props = { queryId: { queryId: "kysera" }, executor: NOOP_QUERY_EXECUTOR };
+    // deno-lint-ignore no-explicit-any
+    const select = createSelectQueryBuilder<any, any, any>({ ...props, queryNode: { kind: "SelectQueryNode" } as any });
+    select.where((eb) => {
+      called = true;
+      return eb.lit(true);
+    });
+    eagerWhere = called;
+  }
+  return eagerWhere;
+}
+
+let eagerWhere: boolean | undefined;

@@ -22,11 +22,11 @@ import {
   type JoinNode,
   type MatchedNode,
   type MergeQueryNode,
-  OnConflictNode,
   OnDuplicateKeyNode,
   OnNode,
   type OperationNode,
   ParensNode,
+  type RawNode,
   ReferenceNode,
   SelectionNode,
   SelectQueryNode,
@@ -43,7 +43,8 @@ import type {
   TableReference,
   TableReferencePosition,
 } from "./kysera_plugin.ts";
-import { type NamedTable, namedTable } from "./_statement.ts";
+import { deleteTargets, type NamedTable, namedTable, updateTargets } from "./query_tree.ts";
+import { isInertRaw, runsSqlFromString } from "./_raw_sql.ts";
 import { PluginError, wrapPluginError } from "./plugin_error.ts";
 
 const EB: AnyExpressionBuilder = expressionBuilder();
@@ -72,7 +73,10 @@ interface Walk {
   readonly plugins: readonly KyseraPlugin[];
   readonly statement: QueryOperation;
   readonly ctes: (readonly string[])[];
-  rawSource: boolean;
+  /** What made the statement raw SQL (the first such piece), if anything did. */
+  raw: string | undefined;
+  /** Nodes the plugins' write hooks added (their raw SQL is the plugins', not the caller's). */
+  readonly trusted: WeakSet<OperationNode> | undefined;
   /** Each plugin's context value, read once per query (on its first table reference). */
   contexts: unknown[] | undefined;
 }
@@ -81,11 +85,13 @@ interface Walk {
 export interface ScopedTree {
   readonly node: OperationNode;
   /**
-   * Whether a FROM/JOIN item was raw SQL, which no scope can reach, or a
-   * SET target was (`set(sql\`tenant_id\`, 2)`), which no write hook can
-   * read: either is raw SQL that plugins refusing raw SQL must refuse.
+   * What in the statement is raw SQL no hook can read, which plugins
+   * refusing raw SQL must refuse: a FROM/JOIN item no scope can reach, a SET
+   * target no write hook can read (`set(sql\`tenant_id\`, 2)`), a raw
+   * fragment that is not inert (see `_raw_sql.ts`), or a function that runs
+   * SQL from a string. `undefined` when there is none.
    */
-  readonly rawSource: boolean;
+  readonly raw: string | undefined;
 }
 
 /**
@@ -99,10 +105,11 @@ export function applyRowScopes(
   root: OperationNode,
   plugins: readonly KyseraPlugin[],
   statement: QueryOperation,
+  trusted?: WeakSet<OperationNode>,
 ): ScopedTree {
-  const walk: Walk = { plugins, statement, ctes: [], rawSource: false, contexts: undefined };
+  const walk: Walk = { plugins, statement, ctes: [], raw: undefined, trusted, contexts: undefined };
   const node = visit(root, walk);
-  return { node, rawSource: walk.rawSource };
+  return { node, raw: walk.raw };
 }
 
 function visit(node: OperationNode, w: Walk): OperationNode {
@@ -117,6 +124,14 @@ function visit(node: OperationNode, w: Walk): OperationNode {
       return withCtes(node as MergeQueryNode, w, (n) => scopeMerge(n, w));
     case "InsertQueryNode":
       return withCtes(node as InsertQueryNode, w, (n) => scopeInsert(n, w));
+    case "RawNode":
+      if (w.raw === undefined && w.trusted?.has(node) !== true && !isInertRaw(node as RawNode)) {
+        w.raw = "raw SQL fragment";
+      }
+      return visitChildren(node, w);
+    case "FunctionNode":
+      if (runsSqlFromString((node as FunctionNode).func)) w.raw ??= "function that runs SQL from a string";
+      return visitChildren(node, w);
     default:
       return isLeaf(node.kind) ? node : visitChildren(node, w);
   }
@@ -203,20 +218,26 @@ function isCte(table: NamedTable, w: Walk): boolean {
   return w.ctes.some((names) => names.includes(table.table));
 }
 
-/** The combined predicate of every plugin for one FROM/JOIN/target item. */
+/**
+ * The combined predicate of every plugin for one FROM/JOIN/target item.
+ * With `written`, the item is a table the statement writes (an UPDATE,
+ * DELETE, MERGE or INSERT target), which the database resolves to the real
+ * table even where a CTE has its name.
+ */
 function predicateFor(
   item: OperationNode,
   w: Walk,
   operation: QueryOperation,
   position: TableReferencePosition,
+  written = false,
 ): OperationNode | undefined {
   const table = namedTable(item);
   if (table === undefined) {
     const inner = item.kind === "AliasNode" ? (item as AliasNode).node : item;
-    if (inner.kind === "RawNode") w.rawSource = true;
+    if (inner.kind === "RawNode") w.raw ??= "raw table source";
     return undefined;
   }
-  if (isCte(table, w)) return undefined;
+  if (!written && isCte(table, w)) return undefined;
   const columns = columnsOf(table);
   const contexts = w.contexts ??= w.plugins.map((p) => p.context?.get());
   let predicate: OperationNode | undefined;
@@ -317,19 +338,83 @@ function columnFunction(qualifier: TableNode): (name: string) => ColumnExpressio
   };
 }
 
-/** `a AND b`, parenthesizing anything that is not a plain comparison or AND. */
+/**
+ * `a AND b`, each side its own conjunct: anything that is not known to bind
+ * tighter than AND (see {@linkcode isConjunct}) is parenthesized, so no
+ * OR, raw fragment or operator of the caller's can take a scope into it.
+ */
 function and(a: OperationNode, b: OperationNode): OperationNode {
-  return AndNode.create(parens(a), parens(b));
+  const node = AndNode.create(parens(a), parens(b));
+  CONJUNCTIONS.add(node);
+  return node;
 }
 
+/** ANDs built by {@linkcode and}: both sides already bracketed. */
+const CONJUNCTIONS = new WeakSet<OperationNode>();
+
 function parens(node: OperationNode): OperationNode {
+  return isConjunct(node) ? node : ParensNode.create(node);
+}
+
+/** Comparison operators, which bind tighter than AND and OR on every dialect. */
+const COMPARISONS: ReadonlySet<string> = new Set([
+  "=",
+  "==",
+  "!=",
+  "<>",
+  "<",
+  "<=",
+  ">",
+  ">=",
+  "in",
+  "not in",
+  "is",
+  "is not",
+  "like",
+  "not like",
+  "ilike",
+  "not ilike",
+]);
+
+/**
+ * Whether a condition can stand as an operand of AND without parentheses.
+ * An allow-list: parentheses, our own ANDs, ANDs of such conditions,
+ * `[not] exists (subquery)`, and comparisons (by a known operator) between
+ * references, values, value lists, function calls and subqueries (which
+ * Kysely compiles in parentheses), each of which compiles to one operand.
+ * Everything else (OR, NOT, a raw fragment, MySQL's `||`, a comparison
+ * whose side is itself an operation) gets parentheses.
+ */
+function isConjunct(node: OperationNode): boolean {
+  if (node.kind === "ParensNode" || CONJUNCTIONS.has(node)) return true;
+  if (node.kind === "AndNode") return isConjunct((node as AndNode).left) && isConjunct((node as AndNode).right);
+  if (node.kind === "UnaryOperationNode") {
+    const op = node as unknown as { operator: OperationNode; operand: OperationNode };
+    const name = op.operator.kind === "OperatorNode"
+      ? (op.operator as unknown as { operator: string }).operator.toLowerCase()
+      : "";
+    return (name === "exists" || name === "not exists") && op.operand.kind === "SelectQueryNode";
+  }
+  if (node.kind !== "BinaryOperationNode") return false;
+  const op = node as unknown as { leftOperand: OperationNode; operator: OperationNode; rightOperand: OperationNode };
+  return op.operator.kind === "OperatorNode" &&
+    COMPARISONS.has((op.operator as unknown as { operator: string }).operator.toLowerCase()) &&
+    isOperand(op.leftOperand) && isOperand(op.rightOperand);
+}
+
+function isOperand(node: OperationNode): boolean {
   switch (node.kind) {
-    case "BinaryOperationNode":
+    case "ReferenceNode":
+    case "ColumnNode":
+    case "ValueNode":
+    case "PrimitiveValueListNode":
+    case "ValueListNode":
     case "ParensNode":
-    case "AndNode":
-      return node;
+    case "FunctionNode":
+    case "SelectQueryNode":
+      return true;
     default:
-      return ParensNode.create(node);
+      return false;
   }
 }
 
@@ -459,10 +544,14 @@ function scopeInsert(node: InsertQueryNode, w: Walk): OperationNode {
   const conflict = walked.onConflict?.updates !== undefined ? walked.onConflict : undefined;
   const duplicate = walked.onDuplicateKey;
   if ((conflict === undefined && duplicate === undefined) || walked.into === undefined) return walked;
-  const predicate = predicateFor(walked.into, w, "update", "conflict-update");
+  const predicate = predicateFor(walked.into, w, "update", "conflict-update", true);
   if (predicate === undefined) return walked;
   if (conflict !== undefined) {
-    return Object.freeze({ ...walked, onConflict: OnConflictNode.cloneWithUpdateWhere(conflict, predicate) });
+    // Kysely's OnConflictNode.cloneWithUpdateWhere would AND the predicate
+    // on without brackets: the caller's `DO UPDATE ... WHERE a OR b` would
+    // take it in.
+    const where = addWhere(conflict.updateWhere, predicate);
+    return Object.freeze({ ...walked, onConflict: Object.freeze({ ...conflict, updateWhere: where }) });
   }
   const updates = duplicate!.updates.map((update) =>
     ColumnUpdateNode.create(
@@ -483,7 +572,7 @@ function checkSetTargets(updates: readonly ColumnUpdateNode[] | undefined, w: Wa
     const column = update.column;
     if (column.kind === "ColumnNode") continue;
     if (column.kind === "ReferenceNode" && (column as ReferenceNode).column.kind === "ColumnNode") continue;
-    w.rawSource = true;
+    w.raw ??= "raw SET target";
   }
 }
 
@@ -491,14 +580,9 @@ function scopeUpdate(node: UpdateQueryNode, w: Walk): OperationNode {
   const walked = visitChildren(node, w) as UpdateQueryNode;
   checkSetTargets(walked.updates, w);
   let where = walked.where;
-  const targets = walked.table === undefined
-    ? []
-    : walked.table.kind === "ListNode"
-    ? (walked.table as unknown as { items: readonly OperationNode[] }).items
-    : [walked.table];
   let changed = false;
-  for (const target of targets) {
-    const predicate = predicateFor(target, w, "update", "target");
+  for (const target of updateTargets(walked)) {
+    const predicate = predicateFor(target, w, "update", "target", true);
     if (predicate !== undefined) {
       where = addWhere(where, predicate);
       changed = true;
@@ -521,29 +605,53 @@ function withClauses<N extends SelectQueryNode | UpdateQueryNode>(node: N, c: Cl
 function scopeDelete(node: DeleteQueryNode, w: Walk): OperationNode {
   const walked = visitChildren(node, w) as DeleteQueryNode;
   // DELETE's FROM lists the targets; USING (and MySQL's joins) the other
-  // tables. MySQL's `delete from a using a join b` names `a` twice: scope
-  // each qualifier once.
-  const seen = new Set<string>();
+  // tables. In MySQL's multi-table form a target names a USING/JOIN item
+  // (`delete p from posts as p`, `deleteFrom("p").using("posts as p")`):
+  // that item is the table written, scoped as the target, once.
   let where = walked.where;
   let changed = false;
-  const scopeOnce = (item: OperationNode, position: TableReferencePosition) => {
-    const table = namedTable(item);
-    const key = table === undefined ? undefined : `${table.schema ?? ""}.${table.alias ?? table.table}`;
-    if (key !== undefined && seen.has(key)) return;
-    if (key !== undefined) seen.add(key);
-    const predicate = predicateFor(item, w, "delete", position);
+  const resolved = new Set<OperationNode>();
+  for (const { item, viaUsing } of deleteTargets(walked)) {
+    if (viaUsing) {
+      if (resolved.has(item)) continue;
+      resolved.add(item);
+    }
+    const predicate = predicateFor(item, w, "delete", "target", true);
     if (predicate !== undefined) {
       where = addWhere(where, predicate);
       changed = true;
     }
-  };
-  for (const item of walked.from.froms) scopeOnce(item, "target");
-  for (const item of walked.using?.tables ?? []) scopeOnce(item, "using");
-  const c = scopeClauses(undefined, walked.joins, where, w, "delete", "from");
+  }
+  for (const item of walked.using?.tables ?? []) {
+    if (resolved.has(item)) continue;
+    const predicate = predicateFor(item, w, "delete", "using");
+    if (predicate !== undefined) {
+      where = addWhere(where, predicate);
+      changed = true;
+    }
+  }
+  // A join a target resolved to is scoped as the target (in WHERE); the
+  // others as joins.
+  const joins = walked.joins?.filter((j) => !resolved.has(j.table));
+  for (const join of walked.joins ?? []) {
+    if (!resolved.has(join.table)) continue;
+    const predicate = predicateFor(join.table, w, "delete", "target", true);
+    if (predicate !== undefined) {
+      where = addWhere(where, predicate);
+      changed = true;
+    }
+  }
+  const c = scopeClauses(undefined, joins, where, w, "delete", "from");
   if (!changed && !c.changed) return walked;
+  let newJoins = walked.joins;
+  if (c.joins !== undefined && c.joins !== joins && walked.joins !== undefined) {
+    // Put the scoped joins back in their places among the resolved ones.
+    const scoped = [...c.joins];
+    newJoins = Object.freeze(walked.joins.map((j) => resolved.has(j.table) ? j : scoped.shift()!));
+  }
   return Object.freeze({
     ...walked,
-    ...(c.joins === undefined ? {} : { joins: c.joins }),
+    ...(newJoins === undefined ? {} : { joins: newJoins }),
     ...(c.where === undefined ? {} : { where: c.where }),
   });
 }
@@ -554,7 +662,7 @@ function scopeMerge(node: MergeQueryNode, w: Walk): OperationNode {
   // SOURCE clauses: each gets the scope as an extra condition, so an
   // out-of-scope target row is left alone. WHEN NOT MATCHED inserts a new
   // row, which write hooks check.
-  const target = predicateFor(merged.into, w, "merge", "target");
+  const target = predicateFor(merged.into, w, "merge", "target", true);
   if (target !== undefined && merged.whens !== undefined) {
     const whens = merged.whens.map((when) => {
       const matched = matchedOf(when.condition);
@@ -567,9 +675,15 @@ function scopeMerge(node: MergeQueryNode, w: Walk): OperationNode {
           cause: new Error("a row scope cannot be enforced on a MERGE clause without MATCHED"),
         });
       }
-      return matched.not && !matched.bySource
-        ? when
-        : Object.freeze({ ...when, condition: AndNode.create(when.condition, parens(target)) }) as WhenNode;
+      if (matched.node.not && !matched.node.bySource) return when;
+      // `MATCHED AND (<the caller's condition>) AND <scope>`: the caller's
+      // condition bracketed, so no OR of it takes the scope in.
+      // (MATCHED itself takes no parentheses.)
+      const condition = AndNode.create(
+        matched.rest === undefined ? matched.node : AndNode.create(matched.node, parens(matched.rest)),
+        parens(target),
+      );
+      return Object.freeze({ ...when, condition }) as WhenNode;
     });
     merged = Object.freeze({ ...merged, whens: Object.freeze(whens) });
   }
@@ -579,9 +693,18 @@ function scopeMerge(node: MergeQueryNode, w: Walk): OperationNode {
   return Object.freeze({ ...merged, using: addOn(merged.using, predicate) });
 }
 
-/** The `MATCHED` of a WHEN condition: the condition itself, or the left of its ANDs. */
-function matchedOf(condition: OperationNode): MatchedNode | undefined {
+/**
+ * The `MATCHED` of a WHEN condition (the condition itself, or the leftmost
+ * of its ANDs) and the rest of the condition, ANDed as written.
+ */
+function matchedOf(condition: OperationNode): { node: MatchedNode; rest: OperationNode | undefined } | undefined {
+  const terms: OperationNode[] = [];
   let node: OperationNode = condition;
-  while (node.kind === "AndNode") node = (node as AndNode).left;
-  return node.kind === "MatchedNode" ? node as MatchedNode : undefined;
+  while (node.kind === "AndNode") {
+    terms.unshift((node as AndNode).right);
+    node = (node as AndNode).left;
+  }
+  if (node.kind !== "MatchedNode") return undefined;
+  const rest = terms.length === 0 ? undefined : terms.reduce((a, b) => AndNode.create(a, b));
+  return { node: node as MatchedNode, rest };
 }

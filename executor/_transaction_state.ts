@@ -14,6 +14,7 @@
  * never sees, or MySQL's implicit commit after DDL) is not seen.
  */
 import type { CompiledQuery, DatabaseConnection, QueryResult } from "kysely";
+import { transactionStatements } from "./_kysely_internals.ts";
 
 /** The transaction state of one connection. */
 export class TransactionState {
@@ -26,9 +27,7 @@ export class TransactionState {
 
 const STATES = new WeakMap<DatabaseConnection, TransactionState>();
 
-const BEGIN = /^\s*(?:begin|start\s+transaction)\b/i;
-// `rollback to [savepoint] x` keeps the transaction open.
-const END = /^\s*(?:commit|end|rollback(?!\s+to\b))\b/i;
+const { begin: BEGIN, end: END } = transactionStatements;
 
 /** The state of a connection (tracked or not). */
 export function stateOf(connection: DatabaseConnection): TransactionState {

@@ -1,6 +1,13 @@
 /**
  * Write hooks on Kysely's operation-node tree: each plugin sees an
  * INSERT/UPDATE's table and values and may set columns.
+ *
+ * Column names are compared the way the database compares them
+ * ({@linkcode foldsColumnNames}): on SQLite and MySQL `TENANT_ID` is
+ * `tenant_id`, so a hook asking a row for `tenant_id` finds a value written
+ * as `TENANT_ID`, a column a hook sets replaces the caller's entry under any
+ * spelling, and one write naming a column twice in two spellings is refused
+ * before any hook runs.
  */
 import {
   AliasNode,
@@ -32,20 +39,46 @@ import {
   type WriteInfo,
   type WriteKind,
 } from "./kysera_plugin.ts";
-import { type NamedTable, namedTable } from "./_statement.ts";
-import { wrapPluginError } from "./plugin_error.ts";
+import {
+  columnRow,
+  foldsColumnNames,
+  insertedRows,
+  type NamedTable,
+  namedTable,
+  setColumn,
+  updateTargets,
+} from "./query_tree.ts";
+import { PluginError, wrapPluginError } from "./plugin_error.ts";
 import type { DialectName } from "../core/mod.ts";
 
 type AskInfo = Omit<WriteInfo, "context" | "dialect">;
 
-/** Runs every plugin's `onWrite` on an INSERT or UPDATE root and applies the changes. */
+/** One statement's write-hook pass. */
+interface Pass {
+  readonly plugins: readonly KyseraPlugin[];
+  readonly dialect: DialectName | undefined;
+  /** The key a column name is compared by: folded to lower case where the database folds it. */
+  readonly key: (name: string) => string;
+  /** Nodes the hooks added (their raw SQL is the plugins' own). */
+  readonly trusted: WeakSet<OperationNode>;
+}
+
+/**
+ * Runs every plugin's `onWrite` on an INSERT or UPDATE root and applies the changes.
+ *
+ * @param trusted Collects the value nodes the hooks added, which the row-scope
+ * walk must not take for the caller's raw SQL.
+ */
 export function applyWriteHooks(
   root: OperationNode,
   plugins: readonly KyseraPlugin[],
-  dialect?: DialectName,
+  dialect: DialectName | undefined,
+  trusted: WeakSet<OperationNode>,
 ): OperationNode {
-  if (root.kind === "InsertQueryNode") return insert(root as InsertQueryNode, plugins, dialect);
-  if (root.kind === "UpdateQueryNode") return update(root as UpdateQueryNode, plugins, dialect);
+  const fold = foldsColumnNames(dialect);
+  const pass: Pass = { plugins, dialect, key: fold ? (name) => name.toLowerCase() : (name) => name, trusted };
+  if (root.kind === "InsertQueryNode") return insert(root as InsertQueryNode, pass);
+  if (root.kind === "UpdateQueryNode") return update(root as UpdateQueryNode, pass);
   return root;
 }
 
@@ -54,17 +87,34 @@ function valueOf(node: OperationNode): unknown {
   return new WriteExpression(node);
 }
 
-function toNode(value: unknown): OperationNode {
-  return isExpression(value) ? value.toOperationNode() : ValueNode.create(value);
+function toNode(value: unknown, pass: Pass): OperationNode {
+  const node = isExpression(value) ? value.toOperationNode() : ValueNode.create(value);
+  pass.trusted.add(node);
+  return node;
 }
 
-function ask(
-  plugin: KyseraPlugin,
-  info: AskInfo,
-  dialect: DialectName | undefined,
-): WriteChange | undefined {
+function rowFor(row: Record<string, unknown>, pass: Pass): Record<string, unknown> {
+  return columnRow(row, pass.dialect);
+}
+
+/** Refuses a write that names one column twice (in two spellings the database reads as one). */
+function refuseTwice(names: readonly string[], table: string, pass: Pass): void {
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    const key = pass.key(name);
+    const other = seen.get(key);
+    if (other !== undefined && other !== name) {
+      throw new TypeError(
+        `Cannot write '${table}': column '${name}' is written twice, also as '${other}', which the database reads as the same column`,
+      );
+    }
+    seen.set(key, name);
+  }
+}
+
+function ask(plugin: KyseraPlugin, info: AskInfo, pass: Pass): WriteChange | undefined {
   try {
-    return plugin.onWrite?.({ ...info, context: plugin.context?.get(), dialect }) ?? undefined;
+    return plugin.onWrite?.({ ...info, context: plugin.context?.get(), dialect: pass.dialect }) ?? undefined;
   } catch (error) {
     throw wrapPluginError(error, {
       plugin: plugin.name,
@@ -75,53 +125,48 @@ function ask(
   }
 }
 
-function insert(
-  node: InsertQueryNode,
-  plugins: readonly KyseraPlugin[],
-  dialect: DialectName | undefined,
-): OperationNode {
+function insert(node: InsertQueryNode, pass: Pass): OperationNode {
   const target = namedTable(node.into);
   if (target === undefined) return node;
-  const operation = node.replace ? "replace" : "insert";
-  for (const plugin of plugins) {
-    const columns = (node.columns ?? []).map((c) => c.column.name);
-    let kind: WriteKind;
-    let rows: Record<string, unknown>[] = [];
-    const values = node.values;
-    if (values?.kind === "ValuesNode") {
-      kind = "values";
-      rows = (values as ValuesNode).values.map((row) => {
-        const out: Record<string, unknown> = {};
-        columns.forEach((column, i) => {
-          if (row.kind === "PrimitiveValueListNode") {
-            out[column] = (row as PrimitiveValueListNode).values[i];
-          } else {
-            const item = (row as ValueListNode).values[i];
-            if (item !== undefined && item.kind !== "DefaultInsertValueNode") out[column] = valueOf(item);
-          }
-        });
-        return out;
+  const operation = node.replace === true || node.orAction?.action.toLowerCase() === "replace" ? "replace" : "insert";
+  for (const plugin of pass.plugins) {
+    const read = insertedRows(node);
+    refuseTwice(read.columns, target.table, pass);
+    const kind: WriteKind = read.kind;
+    const rows = read.rows.map((row) => {
+      const out: Record<string, unknown> = {};
+      for (const [column, value] of row) out[column] = valueOf(value);
+      return rowFor(out, pass);
+    });
+    const change = ask(
+      plugin,
+      { operation, table: target.table, schema: target.schema, kind, columns: read.columns, rows },
+      pass,
+    );
+    if (kind === "raw" && (change?.set !== undefined || change?.rows !== undefined)) {
+      // The source is raw SQL: there is nowhere to put the plugin's values,
+      // and leaving them out would write what the plugin meant to change.
+      throw new PluginError({
+        plugin: plugin.name,
+        hook: "onWrite",
+        operation,
+        table: target.table,
+        cause: new Error("its values cannot be added to an INSERT whose source is raw SQL; use values() or a select"),
       });
-    } else if (values?.kind === "SelectQueryNode") {
-      kind = "select";
-    } else {
-      kind = "values";
-      rows = [{}];
     }
-    const change = ask(plugin, { operation, table: target.table, schema: target.schema, kind, columns, rows }, dialect);
-    if (change?.set !== undefined) node = setOnInsert(node, change.set);
-    if (change?.rows !== undefined && kind === "values") node = setRowsOnInsert(node, change.rows);
-    const upsert = upsertSet(node, plugin, operation, target, dialect);
+    if (change?.set !== undefined) node = setOnInsert(node, change.set, pass);
+    if (change?.rows !== undefined && kind === "values") node = setRowsOnInsert(node, change.rows, pass);
+    const upsert = upsertSet(node, plugin, operation, target, pass);
     if (upsert !== undefined) node = upsert;
   }
   return node;
 }
 
-function setOnInsert(node: InsertQueryNode, set: Readonly<Record<string, unknown>>): InsertQueryNode {
+function setOnInsert(node: InsertQueryNode, set: Readonly<Record<string, unknown>>, pass: Pass): InsertQueryNode {
   let columns: readonly ColumnNodeType[] = node.columns ?? [];
   let values = node.values;
   for (const [column, value] of Object.entries(set)) {
-    const index = columns.findIndex((c) => c.column.name === column);
+    const index = columns.findIndex((c) => pass.key(c.column.name) === pass.key(column));
     if (values === undefined || values.kind === "ValuesNode") {
       const rows: readonly OperationNode[] = values === undefined
         ? [ValueListNodeFactory.create([])]
@@ -130,8 +175,8 @@ function setOnInsert(node: InsertQueryNode, set: Readonly<Record<string, unknown
         const items: OperationNode[] = row.kind === "PrimitiveValueListNode"
           ? (row as PrimitiveValueListNode).values.map((v) => ValueNode.create(v))
           : [...(row as ValueListNode).values];
-        if (index === -1) items.push(toNode(value));
-        else items[index] = toNode(value);
+        if (index === -1) items.push(toNode(value, pass));
+        else items[index] = toNode(value, pass);
         return ValueListNodeFactory.create(items);
       });
       values = Object.freeze({ kind: "ValuesNode", values: Object.freeze(newRows) }) as ValuesNode;
@@ -141,7 +186,7 @@ function setOnInsert(node: InsertQueryNode, set: Readonly<Record<string, unknown
         ...select,
         selections: Object.freeze([
           ...(select.selections ?? []),
-          SelectionNode.create(AliasNode.create(toNode(value), IdentifierNode.create(column))),
+          SelectionNode.create(AliasNode.create(toNode(value, pass), IdentifierNode.create(column))),
         ]),
       });
     } else {
@@ -155,6 +200,7 @@ function setOnInsert(node: InsertQueryNode, set: Readonly<Record<string, unknown
 function setRowsOnInsert(
   node: InsertQueryNode,
   perRow: readonly (Readonly<Record<string, unknown>> | undefined)[],
+  pass: Pass,
 ): InsertQueryNode {
   const values = node.values;
   if (values !== undefined && values.kind !== "ValuesNode") return node;
@@ -169,7 +215,7 @@ function setRowsOnInsert(
   const names = new Set<string>();
   for (const set of perRow) for (const column of Object.keys(set ?? {})) names.add(column);
   for (const column of names) {
-    let index = columns.findIndex((c) => c.column.name === column);
+    let index = columns.findIndex((c) => pass.key(c.column.name) === pass.key(column));
     if (index === -1) {
       index = columns.length;
       columns = Object.freeze([...columns, ColumnNode.create(column)]);
@@ -177,7 +223,7 @@ function setRowsOnInsert(
     }
     rows.forEach((items, i) => {
       const set = perRow[i];
-      if (set !== undefined && Object.hasOwn(set, column)) items[index] = toNode(set[column]);
+      if (set !== undefined && Object.hasOwn(set, column)) items[index] = toNode(set[column], pass);
     });
   }
   const newValues = Object.freeze({
@@ -189,13 +235,15 @@ function setRowsOnInsert(
 
 /**
  * Sets columns in a SET list, replacing an entry that writes the same
- * column (qualified or not). With `qualify` (a multi-table UPDATE), the
- * column is qualified by that target's alias (or name), and only entries
- * qualified the same way are replaced.
+ * column (qualified or not, in any spelling the database reads as it).
+ * With `qualify` (a multi-table UPDATE), the column is qualified by that
+ * target's alias (or name), and only entries qualified the same way are
+ * replaced.
  */
 function setUpdates(
   updates: readonly ColumnUpdateNode[],
   set: Readonly<Record<string, unknown>>,
+  pass: Pass,
   qualify?: NamedTable,
 ): readonly ColumnUpdateNode[] {
   const out = [...updates];
@@ -205,31 +253,16 @@ function setUpdates(
       ColumnNode.create(column),
       qualify.alias === undefined ? qualify.node : TableNode.create(qualify.alias),
     );
-    const update = ColumnUpdateNode.create(target, toNode(value));
+    const update = ColumnUpdateNode.create(target, toNode(value, pass));
     const index = out.findIndex((u) => {
-      const written = setTarget(u.column);
-      return written !== undefined && written.name === column && (own === undefined || written.qualifier === own);
+      const written = setColumn(u.column);
+      return written !== undefined && pass.key(written.name) === pass.key(column) &&
+        (own === undefined || written.qualifier === own);
     });
     if (index === -1) out.push(update);
     else out[index] = update;
   }
   return Object.freeze(out);
-}
-
-/**
- * The column a SET entry writes and the table name or alias that qualifies
- * it: `set({ a: 1 })` gives a ColumnNode, `set("a", 1)` an unqualified
- * ReferenceNode, `set("p.a", 1)` (MySQL) a qualified one. `undefined` for
- * raw SQL, which row scopes report as raw SQL.
- */
-function setTarget(column: OperationNode): { name: string; qualifier: string | undefined } | undefined {
-  if (column.kind === "ColumnNode") return { name: (column as ColumnNodeType).column.name, qualifier: undefined };
-  if (column.kind === "ReferenceNode") {
-    const ref = column as ReferenceNode;
-    if (ref.column.kind !== "ColumnNode") return undefined;
-    return { name: (ref.column as ColumnNodeType).column.name, qualifier: ref.table?.table.identifier.name };
-  }
-  return undefined;
 }
 
 /**
@@ -241,6 +274,8 @@ function setTarget(column: OperationNode): { name: string; qualifier: string | u
  */
 function rowOfUpdates(
   updates: readonly ColumnUpdateNode[],
+  table: string,
+  pass: Pass,
   target?: NamedTable,
   qualifiers?: ReadonlySet<string>,
 ): { columns: string[]; row: Record<string, unknown> } {
@@ -248,7 +283,7 @@ function rowOfUpdates(
   const row: Record<string, unknown> = {};
   const own = target === undefined ? undefined : target.alias ?? target.table;
   for (const u of updates) {
-    const written = setTarget(u.column);
+    const written = setColumn(u.column);
     if (written === undefined) continue;
     if (
       own !== undefined && written.qualifier !== undefined && written.qualifier !== own &&
@@ -257,7 +292,8 @@ function rowOfUpdates(
     columns.push(written.name);
     row[written.name] = valueOf(u.value);
   }
-  return { columns, row };
+  refuseTwice(columns, table, pass);
+  return { columns, row: rowFor(row, pass) };
 }
 
 function upsertSet(
@@ -265,13 +301,13 @@ function upsertSet(
   plugin: KyseraPlugin,
   operation: "insert" | "replace",
   target: NamedTable,
-  dialect: DialectName | undefined,
+  pass: Pass,
 ): InsertQueryNode | undefined {
   const conflict: OnConflictNode | OnDuplicateKeyNode | undefined = node.onConflict?.updates !== undefined
     ? node.onConflict
     : node.onDuplicateKey;
   if (conflict?.updates === undefined) return undefined;
-  const { columns, row } = rowOfUpdates(conflict.updates);
+  const { columns, row } = rowOfUpdates(conflict.updates, target.table, pass);
   const change = ask(plugin, {
     operation,
     table: target.table,
@@ -279,9 +315,9 @@ function upsertSet(
     kind: "upsert-set",
     columns,
     rows: [row],
-  }, dialect);
+  }, pass);
   if (change?.set === undefined) return undefined;
-  const updated = Object.freeze({ ...conflict, updates: setUpdates(conflict.updates, change.set) });
+  const updated = Object.freeze({ ...conflict, updates: setUpdates(conflict.updates, change.set, pass) });
   return Object.freeze(
     conflict.kind === "OnConflictNode" ? { ...node, onConflict: updated } : {
       ...node,
@@ -296,27 +332,18 @@ function upsertSet(
  * writes every table it lists, so each is checked with the entries that may
  * write it, and columns a plugin sets on it are qualified by its alias.
  */
-function update(
-  node: UpdateQueryNode,
-  plugins: readonly KyseraPlugin[],
-  dialect: DialectName | undefined,
-): OperationNode {
-  const items = node.table?.kind === "ListNode"
-    ? (node.table as unknown as { items: readonly OperationNode[] }).items
-    : node.table === undefined
-    ? []
-    : [node.table];
-  const targets = items.map((item) => namedTable(item));
+function update(node: UpdateQueryNode, pass: Pass): OperationNode {
+  const targets = updateTargets(node).map((item) => namedTable(item));
   if (targets[0] === undefined) return node;
   const multi = targets.length > 1;
   const qualifiers = new Set<string>();
   for (const t of targets) if (t !== undefined) qualifiers.add(t.alias ?? t.table);
-  for (const plugin of plugins) {
+  for (const plugin of pass.plugins) {
     for (const target of targets) {
       if (target === undefined) continue;
       const { columns, row } = multi
-        ? rowOfUpdates(node.updates ?? [], target, qualifiers)
-        : rowOfUpdates(node.updates ?? []);
+        ? rowOfUpdates(node.updates ?? [], target.table, pass, target, qualifiers)
+        : rowOfUpdates(node.updates ?? [], target.table, pass);
       const change = ask(plugin, {
         operation: "update",
         table: target.table,
@@ -324,11 +351,11 @@ function update(
         kind: "set",
         columns,
         rows: [row],
-      }, dialect);
+      }, pass);
       if (change?.set !== undefined) {
         node = Object.freeze({
           ...node,
-          updates: setUpdates(node.updates ?? [], change.set, multi ? target : undefined),
+          updates: setUpdates(node.updates ?? [], change.set, pass, multi ? target : undefined),
         });
       }
     }

@@ -2,7 +2,8 @@ import type { Kysely, QueryExecutor } from "kysely";
 import type { KyseraPlugin } from "./kysera_plugin.ts";
 import { orderPlugins } from "./order_plugins.ts";
 import { PluginLifecycleError, wrapPluginError } from "./plugin_error.ts";
-import { Family, familyOfQueryExecutor, KyseraQueryExecutor } from "./_query_executor.ts";
+import { Family } from "./_family.ts";
+import { familyOfQueryExecutor, KyseraQueryExecutor } from "./_kysera_query_executor.ts";
 import { kyselyWithExecutor } from "./_kysely_internals.ts";
 
 /**

@@ -89,7 +89,7 @@ export class WriteExpression {
 }
 
 /** Which part of a write {@linkcode KyseraPlugin.onWrite} is looking at. */
-export type WriteKind = "values" | "select" | "set" | "upsert-set";
+export type WriteKind = "values" | "select" | "raw" | "set" | "upsert-set";
 
 /**
  * One INSERT/UPDATE as {@linkcode KyseraPlugin.onWrite} sees it.
@@ -105,17 +105,29 @@ export interface WriteInfo<C = unknown> {
   readonly schema: string | undefined;
   /**
    * `values`: the rows of `insert ... values`; `select`: `insert ... select`
-   * (rows is empty; the columns are known); `set`: an UPDATE's SET (one
+   * (rows is empty; the columns are known); `raw`: an INSERT whose source is
+   * raw SQL (`.expression(sql\`values (...)\`)`; rows is empty, the values
+   * cannot be read, and a change returned for it is refused: a plugin that
+   * needs the values must refuse the write); `set`: an UPDATE's SET (one
    * row); `upsert-set`: the SET of `onConflict(...doUpdateSet)` or
    * `onDuplicateKeyUpdate` (one row).
    */
   readonly kind: WriteKind;
-  /** The columns written. */
+  /**
+   * The columns written, as the statement spells them. On a dialect that
+   * reads column names case-insensitively (SQLite, MySQL; see
+   * `foldsColumnNames`) compare them the same way: a write that names one
+   * column twice in two spellings never reaches a hook.
+   */
   readonly columns: readonly string[];
   /**
    * The rows written, column to value. Literal values appear as is; SQL
    * expressions appear as {@linkcode WriteExpression}; a column left to its
-   * default is absent.
+   * default is absent. On a dialect that reads column names
+   * case-insensitively, a row answers `row.tenant_id` and
+   * `Object.hasOwn(row, "tenant_id")` for a value written as `TENANT_ID`,
+   * as the database would; its keys (spread, `Object.keys`) are spelled as
+   * written.
    */
   readonly rows: readonly Readonly<Record<string, unknown>>[];
   /** The plugin's context value, read for this query. */
@@ -221,7 +233,17 @@ export type RawSqlDecision<C> = { decide(info: RawSqlInfo<C>): boolean }["decide
 
 /** What {@linkcode KyseraPlugin.rawSql} is told about a raw statement. */
 export interface RawSqlInfo<C = unknown> {
-  /** `"raw query"`, `"precompiled query"` or `"raw table source"`. */
+  /**
+   * What is raw: `"raw query"` (a `sql` statement), `"precompiled query"`
+   * (`executeQuery` of a query compiled elsewhere), `"query compiled in
+   * another context"` (compiled by this executor in other plugin contexts:
+   * another tenant's, say), `"raw table source"`, `"raw SET target"`, `"raw
+   * SQL fragment"` (a `sql` fragment inside a builder query that is not
+   * inert: it could read a table, end the statement or comment out what
+   * follows), `"function that runs SQL from a string"` (`query_to_xml` and
+   * the like) or `"DDL with a query"` (`create table ... as select`, `create
+   * view`).
+   */
   readonly source: string;
   /** The plugin's context value, read for this query. */
   readonly context: C | undefined;

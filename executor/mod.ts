@@ -44,3 +44,4 @@ export * from "./plugin_context.ts";
 export * from "./plugin_error.ts";
 export * from "./kysera_plugin.ts";
 export * from "./table_lookup.ts";
+export * from "./query_tree.ts";

@@ -104,8 +104,8 @@ const reads: ReadCase[] = [
       db.selectFrom("users as u").where((eb) =>
         eb.exists(eb.selectFrom("posts as p").whereRef("p.user_id", "=", "u.id").select("p.id"))
       ).select("u.name").orderBy("u.name"),
-    sql: 'select "u"."name" from "users" as "u" where (exists (select "p"."id" from "posts" as "p" where ' +
-      '"p"."user_id" = "u"."id" and "p"."tenant_id" = ?)) and "u"."tenant_id" = ? order by "u"."name"',
+    sql: 'select "u"."name" from "users" as "u" where exists (select "p"."id" from "posts" as "p" where ' +
+      '"p"."user_id" = "u"."id" and "p"."tenant_id" = ?) and "u"."tenant_id" = ? order by "u"."name"',
     parameters: [1, 1],
     rows: [{ name: "ada" }],
   },

@@ -21,8 +21,8 @@
  *   LEAKPROOF (which only a superuser can mark) both see tenant 2's row.
  */
 import assert from "node:assert/strict";
-import type { ExpressionBuilder, Kysely, RawBuilder, SqlBool } from "kysely";
-import { sql } from "kysely";
+import type { AliasableExpression, ExpressionBuilder, Kysely, SqlBool } from "kysely";
+import { expressionBuilder, sql } from "kysely";
 import { connectAsRole, dbSuite, plainRows, rejection, type TestDatabase } from "../../_test/harness.ts";
 import { createExecutorSync } from "../../executor/mod.ts";
 import { checkNativeRLS, generateNativePolicies, rlsContext, rlsPlugin, rlsTransaction } from "./mod.ts";
@@ -47,7 +47,7 @@ async function installPeek(
   db: AnyDb,
   database: TestDatabase,
   { name = "peek", cost = 100, leakproof = false } = {},
-): Promise<(column: string) => RawBuilder<SqlBool>> {
+): Promise<(column: string) => AliasableExpression<SqlBool>> {
   switch (database) {
     case "postgres":
       await sql.raw(
@@ -55,17 +55,22 @@ async function installPeek(
           `cost ${cost} as $$ begin if v = '${MARK}' then raise exception 'peek saw %', v; end if; ` +
           `return true; end $$`,
       ).execute(db);
-      return (column) => sql<SqlBool>`${sql.raw(name)}(${sql.ref(column)})`;
+      // A builder call: a raw `peek(...)` fragment would be refused as raw
+      // SQL (an unknown function may read any table).
+      return (column) => EB.fn<SqlBool>(name, [sql.ref(column)]);
     case "mariadb":
       await sql.raw(
         `create function ${name}(v varchar(100)) returns int not deterministic begin if v = '${MARK}' then ` +
           `signal sqlstate '45000' set message_text = 'peek saw ${MARK}'; end if; return 1; end`,
       ).execute(db);
-      return (column) => sql<SqlBool>`${sql.raw(name)}(${sql.ref(column)}) = 1`;
+      return (column) => EB(EB.fn<number>(name, [sql.ref(column)]), "=", 1);
     case "sqlite":
       return (column) => sql<SqlBool>`abs(-9223372036854775807 - (${sql.ref(column)} = ${MARK})) > 0`;
   }
 }
+
+// deno-lint-ignore no-explicit-any
+const EB = expressionBuilder<any, any>();
 
 /** The error `peek` raises on tenant 2's marker, as each database reports it. */
 const PEEKED: Record<TestDatabase, RegExp> = {

@@ -12,6 +12,8 @@ import {
 } from "kysely";
 import {
   type AnyExpressionBuilder,
+  columnRow,
+  foldsColumnNames,
   type KyseraPlugin,
   type PluginContext,
   type RawSqlInfo,
@@ -470,11 +472,21 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
       const refuse = () => {
         throw new RLSPolicyViolation(op, write.table, "a validate policy refused the values");
       };
+      if (write.kind === "raw") {
+        // Values no hook can read: none could be checked, and none filled.
+        throw new RLSPolicyViolation(
+          op,
+          write.table,
+          "an INSERT whose source is raw SQL cannot be checked; use values() or a select",
+        );
+      }
       if (write.kind === "select") {
         const set: Record<string, unknown> = {};
+        const fold = foldsColumnNames(write.dialect);
+        const written = new Set(write.columns.map((c) => fold ? c.toLowerCase() : c));
         for (const map of maps) {
           for (const [column, expected] of Object.entries(map)) {
-            if (write.columns.includes(column)) {
+            if (written.has(fold ? column.toLowerCase() : column)) {
               throw new RLSPolicyViolation(
                 op,
                 write.table,
@@ -495,7 +507,8 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
       if (write.kind === "values") {
         const fills = write.rows.map((row) => {
           const filled = checkRow(op, write.table, row, maps, true);
-          if (!validateRow(policies, op, context, write.table, { ...row, ...filled })) refuse();
+          const data = filled === undefined ? row : columnRow({ ...row, ...filled }, write.dialect);
+          if (!validateRow(policies, op, context, write.table, data)) refuse();
           return filled;
         });
         return fills.some((f) => f !== undefined) ? { rows: fills } : undefined;

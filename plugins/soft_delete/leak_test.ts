@@ -129,8 +129,8 @@ const reads: ReadCase[] = [
           eb.selectFrom("posts as p").whereRef("p.user_id", "=", "u.id").where("p.title", "=", "a2").select("p.id"),
         )
       ).select("u.name"),
-    sql: `select "u"."name" from "users" as "u" where (exists (select "p"."id" from "posts" as "p" where ` +
-      `"p"."user_id" = "u"."id" and "p"."title" = ? and ${IS_NULL("p")})) and ${IS_NULL("u")}`,
+    sql: `select "u"."name" from "users" as "u" where exists (select "p"."id" from "posts" as "p" where ` +
+      `"p"."user_id" = "u"."id" and "p"."title" = ? and ${IS_NULL("p")}) and ${IS_NULL("u")}`,
     rows: [],
   },
   {

@@ -1,0 +1,116 @@
+/**
+ * What every executor derived from one `createExecutor` call shares: the
+ * plugins sorted by the hooks they have, the dialect, and the raw-SQL
+ * policy, including which compiled queries this family compiled and in
+ * which plugin contexts.
+ */
+import type { CompiledQuery, Kysely } from "kysely";
+import type { KyseraPlugin } from "./kysera_plugin.ts";
+import { isRawSqlAllowed } from "./plugin_context.ts";
+import { RawSqlRefusedError } from "./plugin_error.ts";
+import { type DialectName, dialectOfAdapter } from "../core/mod.ts";
+
+/** What every executor derived from one `createExecutor` call shares. */
+export class Family {
+  readonly plugins: readonly KyseraPlugin[];
+  readonly transformers: readonly KyseraPlugin[];
+  readonly resultTransformers: readonly KyseraPlugin[];
+  readonly interceptors: readonly KyseraPlugin[];
+  readonly writers: readonly KyseraPlugin[];
+  readonly scopers: readonly KyseraPlugin[];
+  readonly around: readonly KyseraPlugin[];
+  readonly aroundQuery: readonly KyseraPlugin[];
+  /** Whether connections are tracked for their transaction state (a hook needs it). */
+  readonly tracking: boolean;
+  readonly rawPolicies: readonly KyseraPlugin[];
+  /** The plugins with a context, whose values a compiled query is bound to. */
+  readonly contextual: readonly KyseraPlugin[];
+  /** Whether any hook works on the tree of a builder as Kysely turns it into nodes (`transformQuery`, raw SQL). */
+  readonly buildHooks: boolean;
+  /** Whether any hook rewrites the whole statement when it is compiled (`interceptQuery`, `onWrite`, `scopeRows`). */
+  readonly compileHooks: boolean;
+  /**
+   * The queries this family compiled (so not "precompiled elsewhere"), each
+   * with the plugin contexts it was compiled in: its scopes and write checks
+   * are those contexts', so it may run only where they are in force.
+   */
+  readonly #compiled = new WeakMap<CompiledQuery, readonly unknown[]>();
+  /** The Kysely the executor was made from. */
+  // deno-lint-ignore no-explicit-any
+  readonly raw: Kysely<any>;
+
+  #dialect: DialectName | undefined | null = null;
+
+  /** The dialect of the executor's adapter, `undefined` for a third-party adapter. */
+  get dialect(): DialectName | undefined {
+    if (this.#dialect === null) {
+      try {
+        this.#dialect = dialectOfAdapter(this.raw.getExecutor().adapter);
+      } catch {
+        this.#dialect = undefined;
+      }
+    }
+    return this.#dialect;
+  }
+
+  // deno-lint-ignore no-explicit-any
+  constructor(raw: Kysely<any>, plugins: readonly KyseraPlugin[]) {
+    this.raw = raw;
+    this.plugins = plugins;
+    this.transformers = plugins.filter((p) => p.transformQuery !== undefined);
+    this.resultTransformers = plugins.filter((p) => p.transformResult !== undefined);
+    this.interceptors = plugins.filter((p) => p.interceptQuery !== undefined);
+    this.writers = plugins.filter((p) => p.onWrite !== undefined);
+    this.scopers = plugins.filter((p) => p.scopeRows !== undefined);
+    this.around = plugins.filter((p) => p.aroundWrite !== undefined);
+    this.aroundQuery = plugins.filter((p) => p.aroundQuery !== undefined);
+    this.tracking = this.around.length + this.aroundQuery.length > 0;
+    this.rawPolicies = plugins.filter((p) => p.rawSql !== undefined && p.rawSql !== "allow");
+    this.contextual = plugins.filter((p) => p.context !== undefined);
+    this.buildHooks = this.transformers.length + this.rawPolicies.length > 0;
+    this.compileHooks = this.interceptors.length + this.writers.length + this.scopers.length > 0;
+  }
+
+  /** Records a query this family compiled, with the contexts in force (only when a raw-SQL policy needs it). */
+  compiled(query: CompiledQuery): void {
+    if (this.rawPolicies.length > 0) this.#compiled.set(query, this.#contexts());
+  }
+
+  #contexts(): readonly unknown[] {
+    const contextual = this.contextual;
+    if (contextual.length === 0) return NO_CONTEXTS;
+    const out = new Array<unknown>(contextual.length);
+    for (let i = 0; i < contextual.length; i++) out[i] = contextual[i]!.context!.get();
+    return out;
+  }
+
+  /**
+   * The raw-SQL policy for a compiled query about to run: one compiled
+   * elsewhere (`executeQuery(db.selectFrom(...).compile())`) passed no hook;
+   * one compiled here in other plugin contexts (another tenant's, the system
+   * context) carries their scopes. Either is raw SQL to a plugin.
+   */
+  checkCompiled(query: CompiledQuery): void {
+    if (this.rawPolicies.length === 0) return;
+    const contexts = this.#compiled.get(query);
+    if (contexts === undefined) return this.checkRaw("precompiled query");
+    if (contexts === NO_CONTEXTS) return;
+    const contextual = this.contextual;
+    for (let i = 0; i < contextual.length; i++) {
+      if (contextual[i]!.context!.get() !== contexts[i]) return this.checkRaw("query compiled in another context");
+    }
+  }
+
+  checkRaw(source: string): void {
+    if (this.rawPolicies.length === 0 || isRawSqlAllowed()) return;
+    for (const plugin of this.rawPolicies) {
+      const policy = plugin.rawSql;
+      const allowed = typeof policy === "function"
+        ? policy({ source, context: plugin.context?.get() })
+        : policy !== "refuse";
+      if (!allowed) throw new RawSqlRefusedError(plugin.name, source);
+    }
+  }
+}
+
+const NO_CONTEXTS: readonly unknown[] = Object.freeze([]);
