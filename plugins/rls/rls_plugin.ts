@@ -17,12 +17,13 @@ import {
   type KyseraPlugin,
   type PluginContext,
   type RawSqlInfo,
-  tableLookup,
+  tableCoverage,
   type TableReference,
   type WriteChange,
   WriteExpression,
   type WriteInfo,
 } from "../../executor/mod.ts";
+import type { RepositoryHandle } from "../../repository/mod.ts";
 import { RLS_CONTEXT } from "./_context.ts";
 import type { RLSContext } from "./context.ts";
 import { RLSContextError, type RLSOperation, RLSPolicyViolation } from "./errors.ts";
@@ -311,7 +312,7 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
     };
     plans.set(table, plan);
   }
-  const listed = tableLookup(plans.keys());
+  const coverage = tableCoverage({ tables: plans.keys(), excludeTables: excluded });
   /**
    * The plan of a table as a query names it. SQLite (always) and MySQL
    * (with `lower_case_table_names`) read `POSTS` as `posts`: a name that
@@ -319,8 +320,7 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
    * through unfiltered.
    */
   const planOf = (table: string): TablePlan | undefined => {
-    if (excluded.has(table)) return undefined;
-    const name = listed(table);
+    const name = coverage(table);
     return name === undefined ? undefined : plans.get(name);
   };
   const policiesOf = (table: string): TablePolicies | undefined => planOf(table)?.policies;
@@ -520,7 +520,20 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
       return undefined;
     },
     extendRepository(repository: object): RLSRepositoryMethods {
-      const repo = repository as { tableName?: unknown; primaryKey?: unknown; executor?: unknown };
+      const repo = repository as Partial<Pick<RepositoryHandle, "primaryKeyColumns">> & {
+        tableName?: unknown;
+        primaryKey?: unknown;
+        executor?: unknown;
+      };
+      // The key columns: a config-form repository's (RepositoryHandle), or a
+      // factory-form one's `primaryKey`, or `id`.
+      const pk: readonly string[] = Array.isArray(repo.primaryKeyColumns)
+        ? repo.primaryKeyColumns
+        : typeof repo.primaryKey === "string"
+        ? [repo.primaryKey]
+        : Array.isArray(repo.primaryKey)
+        ? repo.primaryKey as string[]
+        : ["id"];
       const table = typeof repo.tableName === "string" ? repo.tableName : undefined;
       // deno-lint-ignore no-explicit-any
       const db = repo.executor as Kysely<any> | undefined;
@@ -556,10 +569,10 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
           }
           const expressions = policies.policies.some((p) => p.type === "filter" && p.expression !== undefined);
           if (!expressions || operation === "create") return true;
-          const pk = typeof repo.primaryKey === "string" ? repo.primaryKey : "id";
-          if (db === undefined || row[pk] === undefined) return false;
-          const found = await db.selectFrom(table).select(pk).where(pk, "=", row[pk]).executeTakeFirst();
-          return found !== undefined;
+          if (db === undefined || pk.some((c) => row[c] === undefined)) return false;
+          let query = db.selectFrom(table).select(pk as string[]);
+          for (const c of pk) query = query.where(c, "=", row[c]);
+          return (await query.executeTakeFirst()) !== undefined;
         },
       };
     },

@@ -201,6 +201,45 @@ suite.test("withoutRLS and canAccess on a repository", async ({ db }) => {
   assert.equal(await posts.canAccess("read", { id: 1, tenant_id: 1 }), false);
 });
 
+suite.test("canAccess() looks a row of a composite-key table up by every key column", async ({ db }) => {
+  await db.schema.createTable("grants")
+    .addColumn("org_id", "integer", (c) => c.notNull())
+    .addColumn("user_id", "integer", (c) => c.notNull())
+    .addColumn("label", "varchar(20)", (c) => c.notNull())
+    .addPrimaryKeyConstraint("grants_pk", ["org_id", "user_id"])
+    .execute();
+  interface Grants {
+    grants: { org_id: number; user_id: number; label: string };
+  }
+  await (db as unknown as Kysely<Grants>).insertInto("grants").values([
+    { org_id: 1, user_id: 1, label: "mine" },
+    { org_id: 2, user_id: 1, label: "theirs" },
+  ]).execute();
+  // An expression filter: canAccess must look the row up.
+  const schema = {
+    grants: {
+      policies: [
+        filter(
+          "read",
+          (eb: AnyExpressionBuilder, ctx: FilterExpressionContext) =>
+            eb(ctx.column("org_id"), "=", ctx.auth.tenantId as number),
+        ),
+      ],
+    },
+  };
+  const grants = createORM(db as unknown as Kysely<Grants>, [rlsPlugin({ schema })]).createRepository({
+    tableName: "grants",
+    primaryKey: ["org_id", "user_id"],
+  });
+  await rlsContext.runAsync(T1, async () => {
+    assert.deepEqual((await grants.findAll()).map((g) => g.label), ["mine"]);
+    assert.equal(await grants.canAccess("read", { org_id: 1, user_id: 1, label: "mine" }), true);
+    assert.equal(await grants.canAccess("read", { org_id: 2, user_id: 1, label: "theirs" }), false);
+    assert.equal(await grants.canAccess("read", { org_id: 1, user_id: 9, label: "none" }), false);
+    assert.equal(await grants.canAccess("read", { org_id: 1, label: "no user_id" }), false);
+  });
+});
+
 suite.test("excludeTables leaves a table out", async ({ db }) => {
   const ex = createExecutorSync(db, [rlsPlugin({ schema: tenantSchema, excludeTables: ["users"] })]);
   await rlsContext.runAsync(T1, async () => {
