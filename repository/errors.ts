@@ -138,6 +138,7 @@ export function isInvalidWhereError(value: unknown): value is InvalidWhereError 
  * ```
  */
 export class UnfilteredWriteError extends KyseraError {
+  /** The kind that `isUnfilteredWriteError` recognises across copies of Kysera. */
   static override readonly kind: string = "UnfilteredWriteError";
   /** The table of the repository. */
   readonly table: string;
@@ -145,6 +146,8 @@ export class UnfilteredWriteError extends KyseraError {
   readonly operation: "update" | "delete";
 
   /**
+   * Creates the error.
+   *
    * @param table The table of the repository.
    * @param operation The refused write.
    */

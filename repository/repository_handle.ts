@@ -18,7 +18,7 @@ import type { Expression, ExpressionBuilder, Kysely, SqlBool } from "kysely";
  * import type { KyseraPlugin } from "@kysera/kysera/executor";
  * import type { RepositoryHandle } from "@kysera/kysera/repository";
  *
- * const touchless = {
+ * const describe = {
  *   name: "describe",
  *   extendRepository(repository: object) {
  *     const handle = repository as Partial<RepositoryHandle>;
@@ -28,10 +28,11 @@ import type { Expression, ExpressionBuilder, Kysely, SqlBool } from "kysely";
  *     };
  *   },
  * } satisfies KyseraPlugin;
- * console.log(touchless.name); // "describe"
+ * console.log(describe.name); // "describe"
  * ```
  */
-export interface RepositoryHandle<DB = AnyDB> {
+// deno-lint-ignore no-explicit-any
+export interface RepositoryHandle<DB = any> {
   /** The table, as the repository's config names it. */
   readonly tableName: string;
   /** The primary key's columns, in order (one for a single-column key). */
@@ -52,8 +53,6 @@ export interface RepositoryHandle<DB = AnyDB> {
   writeFilter(
     where: unknown,
     operation: "update" | "delete",
-  ): (eb: ExpressionBuilder<AnyDB, AnyDB>) => Expression<SqlBool>;
+    // deno-lint-ignore no-explicit-any
+  ): (eb: ExpressionBuilder<any, any>) => Expression<SqlBool>;
 }
-
-// deno-lint-ignore no-explicit-any
-type AnyDB = any;
