@@ -97,7 +97,9 @@ export class Family {
     if (contexts === NO_CONTEXTS) return;
     const contextual = this.contextual;
     for (let i = 0; i < contextual.length; i++) {
-      if (contextual[i]!.context!.get() !== contexts[i]) return this.checkRaw("query compiled in another context");
+      if (!sameValue(contextual[i]!.context!.get(), contexts[i])) {
+        return this.checkRaw("query compiled in another context");
+      }
     }
   }
 
@@ -114,3 +116,30 @@ export class Family {
 }
 
 const NO_CONTEXTS: readonly unknown[] = Object.freeze([]);
+
+/**
+ * Whether two context values are the same: one object, or equal data
+ * (plain objects, arrays, dates and primitives, compared in depth), as a
+ * context made anew for each request holds (`rlsContext.runAsync(T2, ...)`
+ * twice). Anything else (functions, class instances) must be the same
+ * object.
+ */
+function sameValue(a: unknown, b: unknown, depth = 0): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || depth > 16) return false;
+  if (a instanceof Date || b instanceof Date) {
+    return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length &&
+      a.every((item, i) => sameValue(item, b[i], depth + 1));
+  }
+  const pa = Object.getPrototypeOf(a);
+  if ((pa !== Object.prototype && pa !== null) || Object.getPrototypeOf(b) !== pa) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) =>
+    Object.hasOwn(b, k) &&
+    sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], depth + 1)
+  );
+}
