@@ -5,6 +5,7 @@ import { z } from "zod";
 import { addIdColumn, dbSuite, rejection, type TestDatabase } from "../_test/harness.ts";
 import { isConnectionError, isDatabaseError, isUniqueConstraintError, parseDatabaseError } from "../core/mod.ts";
 import { timestampsPlugin } from "../plugins/timestamps/mod.ts";
+import type { KyseraPlugin } from "../executor/mod.ts";
 import { createORM, isUnfilteredWriteError, isValidationError } from "./mod.ts";
 
 interface DB {
@@ -284,3 +285,31 @@ suite.test(
   },
   { databases: ["postgres"] },
 ); // the 16-bit parameter count is pg's wire protocol
+
+suite.test("every repository method runs under a plugin that refuses raw SQL", async ({ db }) => {
+  const strict: KyseraPlugin = { name: "strict", rawSql: "refuse" };
+  const repo = createORM(db, [strict]).createRepository({ tableName: "users" });
+  const ada = await repo.create({ email: "ada@x.com", name: "Ada" });
+  await repo.createMany([{ email: "b%@x.com" }, { email: "c\\@x.com", name: "C" }]);
+  assert.equal((await repo.upsert({ email: "ada@x.com", age: 3 }, { conflict: ["email"] })).age, 3);
+  assert.equal(
+    (await repo.upsertMany([{ email: "ada@x.com", age: 4 }, { email: "d@x.com" }], { conflict: ["email"] })).length,
+    2,
+  );
+  assert.equal((await repo.find({ where: { email: { $like: "a%" } } })).length, 1);
+  assert.equal((await repo.find({ where: { name: { $ilike: "ADA" } } })).length, 1);
+  assert.equal(await repo.count({ email: { $contains: "%" } }), 1);
+  assert.equal(await repo.count({ email: { $startsWith: "c\\" } }), 1);
+  assert.equal(await repo.count({ email: { $endsWith: "@x.com" } }), 4);
+  const many = Array.from({ length: 2_000 }, (_, i) => i);
+  assert.equal(await repo.count({ id: { $in: many } }), 4);
+  assert.equal(await repo.count({ id: { $nin: many } }), 0);
+  assert.equal((await repo.update(ada.id, { name: "A" })).name, "A");
+  assert.equal(await repo.updateMany({ age: 4 }, { age: 5 }), 1);
+  assert.equal((await repo.findByIds([ada.id])).length, 1);
+  assert.equal(await repo.exists({ age: 5 }), true);
+  assert.equal((await repo.paginate({ page: 1, limit: 2 })).data.length, 2);
+  assert.equal((await repo.paginateCursor({ limit: 2 })).data.length, 2);
+  assert.equal(await repo.deleteMany({ age: 5 }), 1);
+  assert.equal(await repo.deleteAll(), 3);
+});
