@@ -1,32 +1,14 @@
-import {
-  AliasNode,
-  ColumnNode,
-  type ColumnUpdateNode,
-  type CompiledQuery,
-  createQueryId,
-  type DeleteQueryNode,
-  IdentifierNode,
-  type InsertQueryNode,
-  type OperationNode,
-  type PrimitiveValueListNode,
-  type QueryResult,
-  ReferenceNode,
-  ReturningNode,
-  type RootOperationNode,
-  SelectionNode,
-  SelectModifierNode,
-  SelectQueryNode,
-  sql,
-  TableNode,
-  type UpdateQueryNode,
-  type ValueListNode,
-  type ValuesNode,
-} from "kysely";
+import type { CompiledQuery, InsertQueryNode, QueryResult, RootOperationNode, UpdateQueryNode } from "kysely";
+import { sql } from "kysely";
 import { type AnyKysely, type KyseraPlugin, tableLookup, type WriteExecution } from "../../executor/mod.ts";
 import { type DialectName, getDialect } from "../../core/mod.ts";
-import { type AuditEntry, type AuditOperation, type AuditReader, auditReader } from "./audit_reader.ts";
+import { type AuditEntry, type AuditReader, auditReader } from "./audit_reader.ts";
 import { UnauditableWriteError } from "./errors.ts";
-import { toJson } from "./_json.ts";
+import { primaryKeyOf, type PrimaryKeyOption } from "./_keys.ts";
+import { type StoreSettings, writeEntries } from "./_store.ts";
+import { auditDelete, auditInsert, auditUpdateAfter, auditUpdateReturning, type Capture } from "./_capture.ts";
+import { keyUpdates, targetName, WRITE_OPERATIONS, writesInWith, writeTarget, writeTargets } from "./_targets.ts";
+import type { DeleteQueryNode } from "kysely";
 
 /** Options of {@linkcode auditPlugin}. */
 export interface AuditOptions {
@@ -38,9 +20,10 @@ export interface AuditOptions {
   readonly excludeTables?: readonly string[];
   /**
    * The primary key column(s): one for every table, or per table (tables
-   * not listed use `"id"`). @default "id"
+   * not listed use `"id"`; a write to a table that has no such column is
+   * refused with {@linkcode UnauditableWriteError}). @default "id"
    */
-  readonly primaryKey?: string | readonly string[] | Readonly<Record<string, string | readonly string[]>>;
+  readonly primaryKey?: PrimaryKeyOption;
   /** Record the row before an update or delete. @default true */
   readonly captureOldValues?: boolean;
   /** Record the row after an insert or update. @default true */
@@ -87,6 +70,9 @@ export interface AuditPlugin extends KyseraPlugin {
  * Methods the audit plugin adds to a repository (config form: `tableName`,
  * `executor`). They read through the repository's executor (or
  * transaction), so row-level security on the audit table applies to them.
+ * A repository made by a factory (`orm.createRepository((executor) =>
+ * ...)`) without `tableName` and `executor` gets methods that reject with a
+ * `TypeError` when called.
  */
 export interface AuditRepositoryMethods {
   /** The audit entries of one row of this repository's table, oldest first. */
@@ -95,26 +81,6 @@ export interface AuditRepositoryMethods {
   asOf(id: unknown, time: Date): Promise<Record<string, unknown> | undefined>;
   /** Restores a row from an audit entry (see {@linkcode AuditReader.restoreFromAudit}). */
   restoreFromAudit(auditId: number | string, options?: { force?: boolean }): Promise<void>;
-}
-
-type Row = Record<string, unknown>;
-
-/** Resolves the primary key columns of a table from the plugin's option. */
-export function primaryKeyOf(option: AuditOptions["primaryKey"], table: string): readonly string[] {
-  if (option === undefined) return ["id"];
-  if (typeof option === "string") return [option];
-  if (Array.isArray(option)) return option as readonly string[];
-  const own = (option as Readonly<Record<string, string | readonly string[]>>)[table];
-  if (own === undefined) return ["id"];
-  return typeof own === "string" ? [own] : own;
-}
-
-/** The `entity_id` stored for a key: the value for one column, JSON of the columns for a composite key. */
-export function entityIdOf(pk: readonly string[], row: Row): string {
-  if (pk.length === 1) return String(row[pk[0]!]);
-  const key: Row = {};
-  for (const column of pk) key[column] = row[column];
-  return toJson(key)!;
 }
 
 const NO_COLUMNS: ReadonlySet<string> = new Set();
@@ -159,6 +125,18 @@ function redactionOf(options: AuditOptions): (table: string) => ReadonlySet<stri
   return (table) => perTable.get(table) ?? NO_COLUMNS;
 }
 
+/** The table names the options spell out (`tables`, `excludeTables`, per-table `primaryKey` and `redact`). */
+function namedTables(options: AuditOptions): string[] {
+  const perTable = (option: unknown): string[] =>
+    typeof option === "object" && option !== null && !Array.isArray(option) ? Object.keys(option) : [];
+  return [
+    ...(options.tables ?? []),
+    ...(options.excludeTables ?? []),
+    ...perTable(options.primaryKey),
+    ...perTable(options.redact),
+  ];
+}
+
 /**
  * Creates the audit plugin: every INSERT, UPDATE and DELETE through the
  * executor (repository, DAL, plain builders, multi-row, upsert,
@@ -166,16 +144,36 @@ function redactionOf(options: AuditOptions): (table: string) => ReadonlySet<stri
  * on the write's own connection and transaction. A lone write gets an
  * implicit transaction; inside a transaction the plugin uses a savepoint, so
  * a failed audit insert undoes the write and fails it. Old rows are read in
- * one `SELECT ... FOR UPDATE` (PostgreSQL, MariaDB) before the write; new
- * rows come from `RETURNING` (inserts everywhere, updates on PostgreSQL and
- * SQLite) or from one `SELECT` after the write (updates on MariaDB); the
- * audit rows are inserted in one statement. Create the table first with
- * {@linkcode createAuditTable}; nothing is created for you.
+ * one `SELECT ... FOR UPDATE` (PostgreSQL, MariaDB) before the write, and
+ * the UPDATE or DELETE is restricted to the keys read (so under READ
+ * COMMITTED a row that starts matching in between is left alone, as if the
+ * write had run at the read, and never changed unaudited); new rows come
+ * from `RETURNING` (inserts everywhere, updates on PostgreSQL and SQLite) or
+ * from one `SELECT` after the write (updates on MariaDB); the audit rows are
+ * inserted in one statement. An upsert that may update (`ON CONFLICT ... DO
+ * UPDATE`, `ON DUPLICATE KEY UPDATE`) first locks its conflict keys
+ * (PostgreSQL advisory locks, MariaDB/MySQL `GET_LOCK`) and reads the rows
+ * it may update on those keys, whichever unique key it conflicts on, so
+ * concurrent upserts of one key keep the old → new chain. Create the table
+ * first with {@linkcode createAuditTable}; nothing is created for you.
  *
  * Writes the plugin cannot record exactly are refused with
- * {@linkcode UnauditableWriteError} before any SQL is sent: `REPLACE` and
- * `MERGE` into an audited table, and on MariaDB/MySQL an `UPDATE` that sets
- * a primary key column to an SQL expression.
+ * {@linkcode UnauditableWriteError} before any SQL is sent: `REPLACE` (and
+ * SQLite's `INSERT OR REPLACE`) and `MERGE` into an audited table, a write
+ * whose target is raw SQL (`sql.table("posts").as("p")`), a MariaDB/MySQL
+ * multi-table UPDATE or DELETE that lists an audited table, an upsert from
+ * a SELECT or with a key column set by SQL, and on MariaDB/MySQL an
+ * `UPDATE` that sets a primary key column to an SQL expression. A write to
+ * a table without the key columns (`"id"` unless `primaryKey` names them)
+ * is refused and rolled back. Raw SQL statements through the executor are
+ * refused with `RawSqlRefusedError` (no hook can read which table they
+ * write), unless the call runs in `allowRawSql()`, the explicit opt-in for
+ * statements known not to write audited tables.
+ *
+ * On SQLite, which reads `POSTS` as `posts`, a table is recorded under one
+ * spelling whatever case a query uses: the one the options use (`tables`,
+ * `primaryKey`, `redact`), otherwise lower case; the reader finds it under
+ * any case there.
  *
  * Secret columns listed in `redact` never reach the audit table. Under
  * row-level security, `tenant` puts the tenant on every audit row, and the
@@ -241,7 +239,7 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
   const excluded = new Set([...(options.excludeTables ?? []), auditTable]);
   const redactedIn = redactionOf(options);
   const clock = options.clock ?? (() => new Date());
-  const settings: Settings = {
+  const settings: StoreSettings = {
     auditTable,
     captureOld: options.captureOldValues ?? true,
     captureNew: options.captureNewValues ?? true,
@@ -250,22 +248,27 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
 
   const audited = (table: string | undefined): table is string =>
     table !== undefined && !excluded.has(table) && (only === undefined || only.has(table));
-  // A listed table spelled in another case is audited under its listed
-  // name, so its history stays in one place.
+  // A table spelled in another case is recorded under one name, so its
+  // history stays in one place and its options (redact, primaryKey) apply:
+  // a listed table under its listed name (every dialect: the cautious
+  // reading), and on SQLite, which reads POSTS as posts, any other table in
+  // lower case.
   const listed = only === undefined ? undefined : tableLookup(only);
-  const canonical = (table: string | undefined): string | undefined =>
-    table === undefined || listed === undefined ? table : listed(table) ?? table;
+  const named = tableLookup([...namedTables(options), auditTable]);
+  const canonical = (table: string | undefined, dialect: DialectName): string | undefined => {
+    if (table === undefined) return undefined;
+    if (listed !== undefined) {
+      const found = listed(table);
+      if (found !== undefined) return found;
+    }
+    if (dialect !== "sqlite") return table;
+    return named(table) ?? table.toLowerCase();
+  };
 
-  async function around(
-    execution: WriteExecution,
-    next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
-  ): Promise<QueryResult<unknown>> {
-    const { rawDb } = execution;
-    const table = canonical(execution.table);
-    const node = execution.query.query as RootOperationNode;
-    const kind = node.kind;
+  /** Refuses, before any SQL, a write this plugin cannot record exactly. */
+  function refuseUnauditable(node: RootOperationNode, dialect: DialectName): void {
     for (const write of writesInWith(node)) {
-      const target = canonical(writeTarget(write));
+      const target = canonical(writeTarget(write), dialect);
       if (audited(target)) {
         throw new UnauditableWriteError(
           WRITE_OPERATIONS[write.kind]!,
@@ -274,8 +277,41 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
         );
       }
     }
-    if (!audited(table)) return await next();
+    const operation = WRITE_OPERATIONS[node.kind];
+    if (operation === undefined) return;
+    const targets = writeTargets(node);
+    for (const item of targets) {
+      const { table, raw } = targetName(item);
+      const name = canonical(table, dialect);
+      if (raw && (name === undefined || audited(name))) {
+        throw new UnauditableWriteError(
+          operation,
+          name ?? "(raw SQL)",
+          "a write whose target is raw SQL cannot be audited (its table cannot be read reliably); name the table",
+        );
+      }
+    }
+    if (targets.length > 1 && targets.some((item) => audited(canonical(targetName(item).table, dialect)))) {
+      const table = targets.map((item) => canonical(targetName(item).table, dialect)).find(audited)!;
+      throw new UnauditableWriteError(
+        operation,
+        table,
+        "a multi-table UPDATE or DELETE cannot be audited; write to the audited table in a statement of its own",
+      );
+    }
+  }
+
+  async function around(
+    execution: WriteExecution,
+    next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
+  ): Promise<QueryResult<unknown>> {
+    const { rawDb } = execution;
     const dialect = getDialect(rawDb);
+    const node = execution.query.query as RootOperationNode;
+    refuseUnauditable(node, dialect);
+    const table = canonical(execution.table, dialect);
+    const kind = node.kind;
+    if (!audited(table)) return await next();
     const pk = primaryKeyOf(options.primaryKey, table);
     // Refused before anything is sent: nothing to undo.
     if (kind === "MergeQueryNode") {
@@ -285,7 +321,10 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
         "the rows a MERGE inserts cannot be read back; use INSERT ... ON CONFLICT, UPDATE and DELETE",
       );
     }
-    if (kind === "InsertQueryNode" && (node as InsertQueryNode).replace === true) {
+    if (
+      kind === "InsertQueryNode" &&
+      ((node as InsertQueryNode).replace === true || (node as InsertQueryNode).orAction?.action === "replace")
+    ) {
       throw new UnauditableWriteError(
         "replace",
         table,
@@ -309,27 +348,28 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
       at: clock(),
     };
     const scope = await openScope(execution, dialect);
+    let capture: Capture | undefined;
     try {
-      let entries: Entry[];
-      let result: QueryResult<unknown>;
       if (kind === "InsertQueryNode") {
-        ({ entries, result } = await auditInsert(execution, node as InsertQueryNode, pk, dialect, next));
+        capture = await auditInsert(execution, node as InsertQueryNode, table, pk, dialect, next);
       } else if (kind === "UpdateQueryNode") {
-        ({ entries, result } = await (dialect === "mysql" ? auditUpdateAfter : auditUpdateReturning)(
+        capture = await (dialect === "mysql" ? auditUpdateAfter : auditUpdateReturning)(
           execution,
           node as UpdateQueryNode,
           table,
           pk,
           dialect,
           next,
-        ));
+        );
       } else {
-        ({ entries, result } = await auditDelete(execution, node as DeleteQueryNode, pk, dialect, next));
+        capture = await auditDelete(execution, node as DeleteQueryNode, table, pk, dialect, next);
       }
-      await writeEntries(rawDb, settings, table, pk, redactedIn(table), dialect, entries, context);
+      await writeEntries(rawDb, settings, table, pk, redactedIn(table), dialect, capture.entries, context);
+      await capture.release?.();
       await scope.commit();
-      return result;
+      return capture.result;
     } catch (error) {
+      await capture?.release?.().catch(() => {});
       await scope.rollback().catch(() => {});
       throw error;
     }
@@ -340,13 +380,23 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
     version: "1.0.0",
     // Runs innermost among aroundWrite hooks, next to the write itself.
     priority: -1000,
+    // Raw SQL cannot be read for the table it writes: refused unless the
+    // call runs in allowRawSql().
+    rawSql: "refuse",
     aroundWrite: around,
     extendRepository(repository: object): AuditRepositoryMethods {
-      const repo = repository as { tableName?: string; executor?: AnyKysely };
-      const tableName = repo.tableName;
-      const executor = repo.executor;
-      if (tableName === undefined || executor === undefined) {
-        throw new TypeError("Cannot extend a repository with audit methods: it has no 'tableName' or 'executor'");
+      const repo = repository as { tableName?: unknown; executor?: unknown };
+      const tableName = typeof repo.tableName === "string" ? repo.tableName : undefined;
+      const executor = repo.executor as AnyKysely | undefined;
+      if (tableName === undefined || executor === undefined || executor === null) {
+        // A factory's repository (orm.createRepository((executor) => ...)) need not say its table.
+        const missing = (): Promise<never> =>
+          Promise.reject(
+            new TypeError(
+              "Cannot read the audit log through this repository: it has no 'tableName' and 'executor' (use auditReader(executor))",
+            ),
+          );
+        return { getAuditHistory: missing, asOf: missing, restoreFromAudit: missing };
       }
       const reader = (): AuditReader =>
         auditReader(executor, {
@@ -360,19 +410,6 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
       };
     },
   } satisfies AuditPlugin;
-}
-
-interface Settings {
-  readonly auditTable: string;
-  readonly captureOld: boolean;
-  readonly captureNew: boolean;
-  readonly tenant: AuditOptions["tenant"];
-}
-
-interface Entry {
-  readonly operation: AuditOperation;
-  readonly old: Row | undefined;
-  readonly new: Row | undefined;
 }
 
 interface Scope {
@@ -407,494 +444,4 @@ async function openScope(execution: WriteExecution, dialect: DialectName): Promi
   }
   await run(BEGIN[dialect]);
   return { commit: () => run("commit"), rollback: () => run("rollback") };
-}
-
-async function runNode(db: AnyKysely, node: RootOperationNode): Promise<Row[]> {
-  const compiled = db.getExecutor().compileQuery(node, createQueryId());
-  return (await db.executeQuery<Row>(compiled)).rows.map((r) => ({ ...r }));
-}
-
-/** The name a target item is referred to by: its alias, or the table's name. */
-function referenceName(target: OperationNode): string {
-  return target.kind === "AliasNode"
-    ? (target as unknown as { alias: { name: string } }).alias.name
-    : (target as TableNode).table.identifier.name;
-}
-
-function selectOld(
-  target: OperationNode,
-  from: readonly OperationNode[],
-  rest: Partial<SelectQueryNode>,
-  dialect: DialectName,
-  extra: readonly SelectionNode[] = [],
-): SelectQueryNode {
-  const base = SelectQueryNode.createFrom([target, ...from]);
-  return Object.freeze({
-    ...base,
-    ...rest,
-    selections: Object.freeze([
-      SelectionNode.createSelectAllFromTable(TableNode.create(referenceName(target))),
-      ...extra,
-    ]),
-    ...(dialect === "sqlite" ? {} : { endModifiers: Object.freeze([SelectModifierNode.create("ForUpdate")]) }),
-  });
-}
-
-function targetTableNode(target: OperationNode): TableNode {
-  return (target.kind === "AliasNode" ? (target as unknown as { node: TableNode }).node : target) as TableNode;
-}
-
-const WRITE_OPERATIONS: Readonly<Record<string, string>> = {
-  InsertQueryNode: "insert",
-  UpdateQueryNode: "update",
-  DeleteQueryNode: "delete",
-  MergeQueryNode: "merge",
-};
-
-/** The write statements of a data-modifying WITH clause (PostgreSQL). */
-function writesInWith(node: OperationNode): OperationNode[] {
-  const ctes = (node as { with?: { expressions: readonly { expression: OperationNode }[] } }).with?.expressions ?? [];
-  return ctes.map((cte) => cte.expression).filter((e) => WRITE_OPERATIONS[e.kind] !== undefined);
-}
-
-/** The table a write statement writes. */
-function writeTarget(node: OperationNode): string | undefined {
-  const target = node.kind === "UpdateQueryNode"
-    ? updateTarget(node as UpdateQueryNode)
-    : node.kind === "DeleteQueryNode"
-    ? (node as DeleteQueryNode).from.froms[0]
-    : (node as { into?: OperationNode }).into;
-  const table = target === undefined ? undefined : targetTableNode(target);
-  return table?.kind === "TableNode" ? table.table.identifier.name : undefined;
-}
-
-function updateTarget(node: UpdateQueryNode): OperationNode {
-  return node.table?.kind === "ListNode"
-    ? (node.table as unknown as { items: readonly OperationNode[] }).items[0]!
-    : node.table!;
-}
-
-async function selectByKeys(
-  db: AnyKysely,
-  target: TableNode,
-  pk: readonly string[],
-  keys: readonly Row[],
-): Promise<Row[]> {
-  if (keys.length === 0) return [];
-  const schema = target.table.schema?.name;
-  const scoped = schema === undefined ? db : db.withSchema(schema);
-  const rows = await scoped.selectFrom(target.table.identifier.name).selectAll().where((eb) =>
-    pk.length === 1
-      ? eb(pk[0]!, "in", keys.map((k) => k[pk[0]!]))
-      : eb.or(keys.map((k) => eb.and(pk.map((c) => eb(c, "=", k[c])))))
-  ).execute();
-  return rows.map((r) => ({ ...r }));
-}
-
-const keyString = (pk: readonly string[], row: Row): string => pk.map((c) => String(row[c])).join("\u0000");
-
-/** The column an UPDATE's SET item writes (`set({ "p.id": ... })` names it through a reference). */
-function updatedColumn(update: ColumnUpdateNode): string | undefined {
-  const column = update.column as OperationNode;
-  if (column.kind === "ColumnNode") return (column as ColumnNode).column.name;
-  if (column.kind === "ReferenceNode") {
-    const inner = (column as ReferenceNode).column;
-    return inner.kind === "ColumnNode" ? (inner as ColumnNode).column.name : undefined;
-  }
-  return undefined;
-}
-
-/** The primary key columns an UPDATE sets: to values, and to SQL expressions. */
-function keyUpdates(
-  node: UpdateQueryNode,
-  pk: readonly string[],
-): { values: Row; expressions: (readonly [string, OperationNode])[] } {
-  const values: Row = {};
-  const expressions: (readonly [string, OperationNode])[] = [];
-  for (const u of node.updates ?? []) {
-    const column = updatedColumn(u);
-    if (column === undefined || !pk.includes(column)) continue;
-    if (u.value.kind === "ValueNode") values[column] = (u.value as unknown as { value: unknown }).value;
-    else expressions.push([column, u.value]);
-  }
-  return { values, expressions };
-}
-
-/**
- * MariaDB/MySQL: old rows locked and read before, new rows read by key
- * after (a primary key set to a value moves the row to that key; one set to
- * an expression was refused before).
- */
-async function auditUpdateAfter(
-  execution: WriteExecution,
-  node: UpdateQueryNode,
-  _table: string,
-  pk: readonly string[],
-  dialect: DialectName,
-  next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
-): Promise<{ entries: Entry[]; result: QueryResult<unknown> }> {
-  const target = updateTarget(node);
-  const oldRows = distinct(
-    pk,
-    await runNode(execution.rawDb, selectOld(target, node.from?.froms ?? [], clausesOf(node), dialect)),
-  );
-  const result = await next();
-  if (oldRows.length === 0) return { entries: [], result };
-  const { values } = keyUpdates(node, pk);
-  const newKeys = oldRows.map((r) => ({ ...r, ...values }));
-  const newRows = await selectByKeys(execution.rawDb, targetTableNode(target), pk, newKeys);
-  const byKey = new Map(newRows.map((r) => [keyString(pk, r), r]));
-  return {
-    entries: oldRows.map((old, i) => ({ operation: "update", old, new: byKey.get(keyString(pk, newKeys[i]!)) })),
-    result,
-  };
-}
-
-const NEW_KEY = "__kysera_audit_key_";
-/** The private alias prefix of the caller's own RETURNING outputs on an audited INSERT. */
-const CALLER = "__kysera_audit_out_";
-
-/** A selection without its alias. */
-function unaliased(node: OperationNode): OperationNode {
-  return node.kind === "AliasNode" ? (node as unknown as { node: OperationNode }).node : node;
-}
-const RETURNED = "__kysera_audit_";
-
-/**
- * PostgreSQL and SQLite: old rows locked and read before (with the new
- * value of every primary key column the SET computes, evaluated on the old
- * row as the UPDATE does), new rows from a `RETURNING` added to the UPDATE
- * under private aliases (so the caller's own `RETURNING`, whatever it names
- * its outputs, is untouched), paired with the old rows by their new keys.
- */
-async function auditUpdateReturning(
-  execution: WriteExecution,
-  node: UpdateQueryNode,
-  table: string,
-  pk: readonly string[],
-  dialect: DialectName,
-  next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
-): Promise<{ entries: Entry[]; result: QueryResult<unknown> }> {
-  const target = updateTarget(node);
-  const { values, expressions } = keyUpdates(node, pk);
-  const extra = expressions.map(([, expression], i) =>
-    SelectionNode.create(AliasNode.create(expression, IdentifierNode.create(`${NEW_KEY}${i}`)))
-  );
-  const selected = distinct(
-    pk,
-    await runNode(execution.rawDb, selectOld(target, node.from?.froms ?? [], clausesOf(node), dialect, extra)),
-  );
-  if (selected.length === 0) return { entries: [], result: await next() };
-  const oldRows: Row[] = [];
-  const newKeys: Row[] = [];
-  for (const row of selected) {
-    const key: Row = { ...row, ...values };
-    expressions.forEach(([column], i) => {
-      key[column] = row[`${NEW_KEY}${i}`];
-      delete row[`${NEW_KEY}${i}`];
-    });
-    oldRows.push(row);
-    newKeys.push(key);
-  }
-  // SQLite's RETURNING names the target's columns unqualified (it cannot use an alias).
-  const owner = dialect === "sqlite" ? undefined : TableNode.create(referenceName(target));
-  const columns = Object.keys(oldRows[0]!);
-  const userSelections = node.returning?.selections;
-  const returning = ReturningNode.create([
-    ...(userSelections ?? []),
-    ...columns.map((c) =>
-      SelectionNode.create(
-        AliasNode.create(
-          owner === undefined ? ColumnNode.create(c) : ReferenceNode.create(ColumnNode.create(c), owner),
-          IdentifierNode.create(`${RETURNED}${c}`),
-        ),
-      )
-    ),
-  ]);
-  const amended: UpdateQueryNode = Object.freeze({ ...node, returning });
-  const raw = await next(execution.rawDb.getExecutor().compileQuery(amended, execution.query.queryId));
-  const newRows: Row[] = [];
-  const userRows: Row[] = [];
-  for (const r of raw.rows as Row[]) {
-    const mine: Row = {};
-    const theirs: Row = {};
-    for (const [name, value] of Object.entries(r)) {
-      if (name.startsWith(RETURNED)) mine[name.slice(RETURNED.length)] = value;
-      else theirs[name] = value;
-    }
-    newRows.push(mine);
-    userRows.push(theirs);
-  }
-  const byKey = new Map(newRows.map((r) => [keyString(pk, r), r]));
-  const paired = new Set<Row>();
-  const entries: Entry[] = oldRows.map((old, i) => {
-    let now = byKey.get(keyString(pk, newKeys[i]!));
-    if (now === undefined && oldRows.length === 1 && newRows.length === 1) now = newRows[0];
-    if (now === undefined) {
-      // Rolled back with the write by the caller's scope.
-      throw new UnauditableWriteError(
-        "update",
-        table,
-        "the updated rows could not be matched to the rows read before (a primary key set by a volatile expression?)",
-      );
-    }
-    paired.add(now);
-    return { operation: "update", old, new: now };
-  });
-  // A row that became visible to the UPDATE after the locking read (READ COMMITTED): audited, old values unknown.
-  for (const now of newRows) if (!paired.has(now)) entries.push({ operation: "update", old: undefined, new: now });
-  const numAffectedRows = raw.numAffectedRows ?? BigInt(raw.rows.length);
-  return {
-    entries,
-    result: {
-      numAffectedRows,
-      ...(raw.numChangedRows === undefined ? {} : { numChangedRows: raw.numChangedRows }),
-      rows: userSelections === undefined ? [] : userRows,
-    },
-  };
-}
-
-/** The clauses of an UPDATE or DELETE that decide which rows it touches. */
-function clausesOf(node: UpdateQueryNode | DeleteQueryNode) {
-  return {
-    ...(node.joins === undefined ? {} : { joins: node.joins }),
-    ...(node.where === undefined ? {} : { where: node.where }),
-    ...(node.with === undefined ? {} : { with: node.with }),
-    ...(node.orderBy === undefined ? {} : { orderBy: node.orderBy }),
-    ...(node.limit === undefined ? {} : { limit: node.limit }),
-  };
-}
-
-/** One row per key: a join can match a target row more than once, the write changes it once. */
-function distinct(pk: readonly string[], rows: readonly Row[]): Row[] {
-  const seen = new Set<string>();
-  return rows.filter((row) => {
-    const key = keyString(pk, row);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
-
-async function auditDelete(
-  execution: WriteExecution,
-  node: DeleteQueryNode,
-  pk: readonly string[],
-  dialect: DialectName,
-  next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
-): Promise<{ entries: Entry[]; result: QueryResult<unknown> }> {
-  const [target, ...others] = node.from.froms;
-  const oldRows = distinct(
-    pk,
-    await runNode(
-      execution.rawDb,
-      selectOld(target!, [...others, ...(node.using?.tables ?? [])], clausesOf(node), dialect),
-    ),
-  );
-  const result = await next();
-  return { entries: oldRows.map((old) => ({ operation: "delete", old, new: undefined })), result };
-}
-
-/** The key values an INSERT's VALUES give, per row (for upserts). */
-function insertedKeys(node: InsertQueryNode, pk: readonly string[]): Row[] {
-  const columns = (node.columns ?? []).map((c) => c.column.name);
-  if (node.values?.kind !== "ValuesNode" || !pk.every((c) => columns.includes(c))) return [];
-  return (node.values as ValuesNode).values.map((row) => {
-    const out: Row = {};
-    for (const c of pk) {
-      const i = columns.indexOf(c);
-      out[c] = row.kind === "PrimitiveValueListNode"
-        ? (row as PrimitiveValueListNode).values[i]
-        : ((row as ValueListNode).values[i] as unknown as { value?: unknown })?.value;
-    }
-    return out;
-  }).filter((k) => pk.every((c) => k[c] !== undefined));
-}
-
-async function auditInsert(
-  execution: WriteExecution,
-  node: InsertQueryNode,
-  pk: readonly string[],
-  dialect: DialectName,
-  next: (query?: CompiledQuery) => Promise<QueryResult<unknown>>,
-): Promise<{ entries: Entry[]; result: QueryResult<unknown> }> {
-  const upsert = node.onConflict !== undefined || node.onDuplicateKey !== undefined || node.ignore === true;
-  let existing = new Map<string, Row>();
-  if (upsert) {
-    const keys = insertedKeys(node, pk);
-    const oldRows = await selectByKeys(execution.rawDb, targetTableNode(node.into!), pk, keys);
-    existing = new Map(oldRows.map((r) => [keyString(pk, r), r]));
-  }
-  const userSelections = node.returning?.selections;
-  // The caller's outputs go under private aliases, so one named like a
-  // column (`returning(sql\`upper(title)\`.as("title"))`) cannot stand in
-  // for the column in the audited row.
-  const names = userSelections?.map((s) => outputName(s.selection));
-  const renamed = names !== undefined && names.every((n) => n !== undefined && n !== "*");
-  const returning = ReturningNode.create([
-    SelectionNode.createSelectAll(),
-    ...(!renamed
-      ? userSelections ?? []
-      : userSelections!.map((s, i) =>
-        SelectionNode.create(AliasNode.create(unaliased(s.selection), IdentifierNode.create(`${CALLER}${i}`)))
-      )),
-  ]);
-  const amended: InsertQueryNode = Object.freeze({ ...node, returning });
-  const compiled = execution.rawDb.getExecutor().compileQuery(amended, execution.query.queryId);
-  const returned = await next(compiled);
-  const callerRows: Row[] = [];
-  const rows = returned.rows.map((r) => {
-    const row = { ...(r as Row) };
-    if (renamed) {
-      callerRows.push(Object.fromEntries(names.map((name, i) => [name, row[`${CALLER}${i}`]])));
-      names.forEach((_, i) => delete row[`${CALLER}${i}`]);
-    }
-    return row;
-  });
-  const raw = renamed ? { ...returned, rows: callerRows } : returned;
-  const entries: Entry[] = [];
-  for (const row of rows) {
-    const old = existing.get(keyString(pk, row));
-    // ON CONFLICT DO NOTHING / INSERT IGNORE return the untouched row on MariaDB; skip it when unchanged.
-    if (
-      old !== undefined && toJson(old) === toJson(row) && node.onConflict?.updates === undefined &&
-      node.onDuplicateKey === undefined
-    ) continue;
-    entries.push({ operation: old === undefined ? "insert" : "update", old, new: row });
-  }
-  const result = insertResult(raw, rows, userSelections, pk, dialect);
-  return { entries, result };
-}
-
-/** The result the caller's INSERT would have given without the added `RETURNING *`. */
-function insertResult(
-  raw: QueryResult<unknown>,
-  rows: Row[],
-  selections: readonly SelectionNode[] | undefined,
-  pk: readonly string[],
-  dialect: DialectName,
-): QueryResult<unknown> {
-  const numAffectedRows = raw.numAffectedRows ?? BigInt(rows.length);
-  let insertId = raw.insertId;
-  if (insertId === undefined && pk.length === 1 && rows.length > 0) {
-    const value = (dialect === "mysql" ? rows[0]! : rows[rows.length - 1]!)[pk[0]!];
-    if (typeof value === "number" || typeof value === "bigint") insertId = BigInt(value);
-  }
-  const base = { numAffectedRows, ...(insertId === undefined ? {} : { insertId }) };
-  if (selections === undefined) return { ...base, rows: [] };
-  const names: string[] = [];
-  for (const s of selections) {
-    const name = outputName(s.selection);
-    if (name === "*") return { ...base, rows: raw.rows };
-    if (name === undefined) return { ...base, rows: raw.rows };
-    names.push(name);
-  }
-  return {
-    ...base,
-    rows: (raw.rows as Row[]).map((r) => Object.fromEntries(names.map((n) => [n, r[n]]))),
-  };
-}
-
-function outputName(node: OperationNode): string | undefined {
-  switch (node.kind) {
-    case "AliasNode":
-      return (node as unknown as { alias: { name: string } }).alias.name;
-    case "ColumnNode":
-      return (node as unknown as { column: { name: string } }).column.name;
-    case "SelectAllNode":
-      return "*";
-    case "ReferenceNode":
-      return outputName((node as unknown as { column: OperationNode }).column);
-    default:
-      return undefined;
-  }
-}
-
-function changedFields(old: Row | undefined, now: Row | undefined): string[] {
-  if (old === undefined) return Object.keys(now ?? {});
-  if (now === undefined) return Object.keys(old);
-  return Object.keys(now).filter((k) => toJson(old[k]) !== toJson(now[k]));
-}
-
-/** JSON of a row without its redacted columns. */
-function stored(row: Row | undefined, redacted: ReadonlySet<string>): string | null {
-  if (row === undefined || redacted.size === 0) return toJson(row);
-  const kept: Row = {};
-  for (const [column, value] of Object.entries(row)) if (!redacted.has(column)) kept[column] = value;
-  return toJson(kept);
-}
-
-const CHUNK = 2000;
-
-async function writeEntries(
-  db: AnyKysely,
-  settings: Settings,
-  table: string,
-  pk: readonly string[],
-  redacted: ReadonlySet<string>,
-  dialect: DialectName,
-  entries: readonly Entry[],
-  context: { actor: string | null; metadata: object | null; at: Date },
-): Promise<void> {
-  if (entries.length === 0) return;
-  const at = dialect === "sqlite" ? context.at.toISOString() : context.at;
-  const metadata = toJson(context.metadata ?? undefined);
-  const values = entries.map((e) => {
-    const row = (e.new ?? e.old)!;
-    const tenant = settings.tenant?.(row, table) ?? null;
-    return {
-      table_name: table,
-      entity_id: entityIdOf(pk, row),
-      operation: e.operation,
-      old_values: settings.captureOld ? stored(e.old, redacted) : null,
-      new_values: settings.captureNew ? stored(e.new, redacted) : null,
-      changed_fields: toJson(changedFields(e.old, e.new)),
-      actor: context.actor,
-      tenant_id: tenant === null ? null : String(tenant),
-      metadata,
-      changed_at: at,
-    };
-  });
-  if (dialect === "postgres") return await insertUnnested(db, settings.auditTable, values);
-  for (let i = 0; i < values.length; i += CHUNK) {
-    await db.insertInto(settings.auditTable).values(values.slice(i, i + CHUNK)).execute();
-  }
-}
-
-const AUDIT_COLUMNS = [
-  "table_name",
-  "entity_id",
-  "operation",
-  "old_values",
-  "new_values",
-  "changed_fields",
-  "actor",
-  "tenant_id",
-  "metadata",
-  "changed_at",
-] as const;
-
-/**
- * PostgreSQL: the audit rows as one array parameter per column, `insert ...
- * select from unnest(...)`, which PostgreSQL parses and plans in a third of
- * the time of a many-row VALUES list with ten parameters a row (about 3 ms
- * against 8 ms for 100 rows here). The casts name the types
- * `createAuditTable` gives the columns; PostgreSQL turns them into `json`,
- * `text` or `timestamp` columns of a table made otherwise on assignment.
- */
-async function insertUnnested(
-  db: AnyKysely,
-  table: string,
-  values: readonly Readonly<Record<(typeof AUDIT_COLUMNS)[number], unknown>>[],
-): Promise<void> {
-  const column = (name: (typeof AUDIT_COLUMNS)[number]) =>
-    values.map((v) => {
-      const value = v[name];
-      return value instanceof Date ? value.toISOString() : value;
-    });
-  await sql`insert into ${sql.table(table)} (${sql.join(AUDIT_COLUMNS.map((c) => sql.ref(c)))})
-    select u.table_name, u.entity_id, u.operation, u.old_values::jsonb, u.new_values::jsonb,
-      u.changed_fields::jsonb, u.actor, u.tenant_id, u.metadata::jsonb, u.changed_at::timestamptz
-    from unnest(${sql.join(AUDIT_COLUMNS.map((c) => sql`${column(c)}::text[]`))})
-      as u(${sql.join(AUDIT_COLUMNS.map((c) => sql.ref(c)))})`.execute(db);
 }

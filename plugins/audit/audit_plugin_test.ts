@@ -12,7 +12,7 @@ import {
   rejection,
   type TestDatabase,
 } from "../../_test/harness.ts";
-import { createExecutorSync } from "../../executor/mod.ts";
+import { allowRawSql, createExecutorSync } from "../../executor/mod.ts";
 import {
   auditPlugin,
   auditReader,
@@ -326,7 +326,9 @@ suite.test("redacted columns never reach the audit table, changed_fields names t
   assert.deepEqual({ ...await row() }, { title: "a", n: 1, secret: null });
 
   // One list for every table.
-  const everywhere = createExecutorSync(ctx.db, [auditPlugin({ redact: ["secret", "v"] })]);
+  const everywhere = createExecutorSync(ctx.db, [
+    auditPlugin({ redact: ["secret", "v"], primaryKey: { pairs: ["a", "b"] } }),
+  ]);
   await everywhere.insertInto("posts").values({ title: "c", secret: "S3-hunter4" }).execute();
   await everywhere.insertInto("pairs").values({ a: 1, b: 1, v: "S4-hunter5" }).execute();
 
@@ -533,7 +535,8 @@ suite.test(
     let kills = 0;
     while (attempts < 150) {
       await writer.connection().execute(async (conn) => {
-        const victim = Number((await selfId.execute(conn)).rows[0]!.id);
+        // Raw SQL on an audited executor is an explicit opt-in.
+        const victim = Number((await allowRawSql(() => selfId.execute(conn))).rows[0]!.id);
         // Spread over a few writes' time, so that some commit before the kill.
         const timer = setTimeout(() => void kill(victim).then(() => kills++), (attempts * 7) % 23);
         try {

@@ -2,7 +2,9 @@ import { sql } from "kysely";
 import { getDialect, NotFoundError } from "../../core/mod.ts";
 import type { AnyKysely } from "../../executor/mod.ts";
 import { fromJson, toJson } from "./_json.ts";
-import { entityIdOf, primaryKeyOf } from "./audit_plugin.ts";
+import { entityIdOf, primaryKeyOf, type PrimaryKeyOption } from "./_keys.ts";
+import { type ColumnFacts, columnFacts } from "./_columns.ts";
+import { AuditRestoreError } from "./errors.ts";
 
 /** What an audit row records. */
 export type AuditOperation = "insert" | "update" | "delete";
@@ -13,7 +15,11 @@ export interface AuditEntry {
   readonly id: number;
   /** The audited table. */
   readonly table: string;
-  /** The row's key: the value, or JSON of the columns for a composite key. */
+  /**
+   * The row's key: the value as text, or JSON of the columns' values as
+   * text for a composite key (`{"a":"1","b":"2"}`), whatever numeric type
+   * the driver gives the key in.
+   */
   readonly entityId: string;
   /** What happened to the row. */
   readonly operation: AuditOperation;
@@ -55,7 +61,7 @@ export interface AuditReaderOptions {
   /** The audit table. @default "audit_logs" */
   readonly table?: string;
   /** Primary keys, as in the plugin's options. @default "id" */
-  readonly primaryKey?: string | readonly string[] | Readonly<Record<string, string | readonly string[]>>;
+  readonly primaryKey?: PrimaryKeyOption;
 }
 
 /** Reads the audit log, reconstructs rows and restores them. */
@@ -82,8 +88,12 @@ export interface AuditReader {
    * as `Date`s, so a DATETIME (MariaDB) or timestamp (PostgreSQL) column
    * gets its exact value. Only the columns the entry holds are written:
    * redacted columns keep their current value (or their default, when a
-   * deleted row is re-inserted).
+   * deleted row is re-inserted). Generated columns are left to the database,
+   * and an identity key generated always (PostgreSQL) is re-inserted with
+   * `OVERRIDING SYSTEM VALUE`, so the row keeps its key.
    * @throws {NotFoundError} When the entry does not exist or `db` may not see it (another tenant's).
+   * @throws {AuditRestoreError} When the entry holds no values to restore: an update or delete recorded
+   * with `captureOldValues: false`, or an entry with no values at all (nothing is written).
    * @throws {TypeError} When the row changed since the entry (compared on the entry's columns), unless `force`.
    */
   restoreFromAudit(auditId: number | string, options?: { force?: boolean }): Promise<void>;
@@ -203,12 +213,13 @@ export function auditReader(db: AnyKysely, options: AuditReaderOptions = {}): Au
   const pkOf = (t: string) => primaryKeyOf(options.primaryKey, t);
   const base = () => db.selectFrom(table).selectAll();
   const stamp = (d: Date): Date | string => getDialect(db) === "sqlite" ? d.toISOString() : d;
-  const timeColumns = new Map<string, ReadonlySet<string>>();
-  const timeColumnsOf = async (t: string): Promise<ReadonlySet<string>> => {
-    let columns = timeColumns.get(t);
-    if (columns === undefined) timeColumns.set(t, columns = await dateTimeColumns(db, t));
+  const facts = new Map<string, ColumnFacts>();
+  const factsOf = async (t: string): Promise<ColumnFacts> => {
+    let columns = facts.get(t);
+    if (columns === undefined) facts.set(t, columns = await columnFacts(db, t));
     return columns;
   };
+  const timeColumnsOf = async (t: string): Promise<ReadonlySet<string>> => (await factsOf(t)).times;
   const filtered = async (
     build: (q: ReturnType<typeof base>) => ReturnType<typeof base>,
     filters: AuditFilters = {},
@@ -222,11 +233,16 @@ export function auditReader(db: AnyKysely, options: AuditReaderOptions = {}): Au
     if (filters.limit !== undefined) q = q.limit(filters.limit);
     return (await q.execute()).map((r) => parse(r as Row));
   };
+  // SQLite reads POSTS as posts, and the plugin records a table under one spelling: find it under any.
+  const tableIs = (q: ReturnType<typeof base>, t: string): ReturnType<typeof base> =>
+    getDialect(db) === "sqlite"
+      ? q.where((eb) => eb(eb.fn("lower", [eb.ref("table_name")]), "=", t.toLowerCase()))
+      : q.where("table_name", "=", t);
   const history = (t: string, id: unknown) =>
-    filtered((q) => q.where("table_name", "=", t).where("entity_id", "=", entityIdOf(pkOf(t), keyOf(pkOf(t), id))));
+    filtered((q) => tableIs(q, t).where("entity_id", "=", entityIdOf(pkOf(t), keyOf(pkOf(t), id))));
   const reader: AuditReader = {
     getAuditHistory: history,
-    getTableAuditLogs: (t, filters) => filtered((q) => q.where("table_name", "=", t), filters),
+    getTableAuditLogs: (t, filters) => filtered((q) => tableIs(q, t), filters),
     getUserChanges: (actor, filters) => filtered((q) => q, { ...filters, actor }),
     async asOf(t, id, time) {
       const entries = (await history(t, id)).filter((e) => e.changedAt.getTime() <= time.getTime());
@@ -240,8 +256,17 @@ export function auditReader(db: AnyKysely, options: AuditReaderOptions = {}): Au
       const entry = parse(row as Row);
       const pk = pkOf(entry.table);
       const key = entry.newValues ?? entry.oldValues;
-      if (key === null) throw new TypeError(`Cannot restore from audit entry ${auditId}: it captured no values`);
-      const times = await timeColumnsOf(entry.table);
+      if (key === null) {
+        throw new AuditRestoreError(auditId, "it captured no values (captureOldValues and captureNewValues were off)");
+      }
+      if (entry.operation !== "insert" && entry.oldValues === null) {
+        throw new AuditRestoreError(
+          auditId,
+          `it records the ${entry.operation} without the row before it (captureOldValues was off), so there is nothing to put back`,
+        );
+      }
+      const columns = await factsOf(entry.table);
+      const times = columns.times;
       const where = <Q extends { where: (c: string, op: "=", v: unknown) => Q }>(q: Q): Q =>
         pk.reduce((acc, c) => acc.where(c, "=", key[c]), q);
       const restore = async (trx: AnyKysely) => {
@@ -257,13 +282,24 @@ export function auditReader(db: AnyKysely, options: AuditReaderOptions = {}): Au
             `Cannot restore from audit entry ${auditId}: the row in '${entry.table}' changed since (pass force to restore anyway)`,
           );
         }
-        const target = entry.oldValues === null ? null : revive(entry.oldValues, times);
-        if (target === null || entry.operation === "insert") {
+        if (entry.operation === "insert") {
           if (current !== undefined) await where(trx.deleteFrom(entry.table)).execute();
-        } else if (current === undefined) {
-          await trx.insertInto(entry.table).values(target).execute();
+          return;
+        }
+        const target = writable(revive(entry.oldValues!, times), columns, getDialect(db));
+        if (current === undefined) {
+          const names = Object.keys(target);
+          const overriding = names.some((c) => columns.identityAlways.has(c));
+          if (!overriding) await trx.insertInto(entry.table).values(target).execute();
+          else {
+            // PostgreSQL: an identity generated always takes the row's own key only with OVERRIDING SYSTEM VALUE.
+            await trx.insertInto(entry.table).columns(names).expression(
+              sql`overriding system value values (${sql.join(names.map((c) => target[c]))})`,
+            ).execute();
+          }
         } else {
-          await where(trx.updateTable(entry.table).set(target)).execute();
+          const changes = Object.fromEntries(Object.entries(target).filter(([c]) => !pk.includes(c)));
+          if (Object.keys(changes).length > 0) await where(trx.updateTable(entry.table).set(changes)).execute();
         }
       };
       if (db.isTransaction) await restore(db);
@@ -273,37 +309,22 @@ export function auditReader(db: AnyKysely, options: AuditReaderOptions = {}): Au
   return reader;
 }
 
-/** PostgreSQL's `date`, `timestamp` and `timestamptz` type ids. */
-const PG_TIME_TYPES: ReadonlySet<number> = new Set([1082, 1114, 1184]);
-const MYSQL_TIME_TYPES: ReadonlySet<string> = new Set(["date", "datetime", "timestamp"]);
-
 /**
- * The columns of `table` whose driver returns `Date`s: PostgreSQL `date`,
- * `timestamp`, `timestamptz` (the table as the search path finds it, like
- * the restore's own statements); MariaDB/MySQL `date`, `datetime`,
- * `timestamp`. SQLite stores dates as text: none.
+ * Stored values as the row's columns take them: generated columns left out
+ * (the database computes them), JSON columns as JSON text (PostgreSQL's
+ * driver would send a JavaScript array as an SQL array; MariaDB's would
+ * expand it into a list), other objects and arrays as JSON text on MariaDB
+ * and SQLite.
  */
-async function dateTimeColumns(db: AnyKysely, table: string): Promise<ReadonlySet<string>> {
-  const dialect = getDialect(db);
-  if (dialect === "postgres") {
-    const rows = await db.selectFrom("pg_catalog.pg_attribute").select(["attname", "atttypid"])
-      .where("attrelid", "=", sql<number>`to_regclass(quote_ident(${table}))`)
-      .where("attnum", ">", 0)
-      .where("attisdropped", "=", false)
-      .execute();
-    return new Set(rows.filter((r) => PG_TIME_TYPES.has(Number(r.atttypid))).map((r) => String(r.attname)));
+function writable(values: Readonly<Row>, columns: ColumnFacts, dialect: string): Row {
+  const out: Row = {};
+  for (const [column, value] of Object.entries(values)) {
+    if (columns.generated.has(column)) continue;
+    const json = columns.json.has(column) ||
+      (dialect !== "postgres" && typeof value === "object" && value !== null && !(value instanceof Date));
+    out[column] = json && value !== null && value !== undefined ? JSON.stringify(value) : value;
   }
-  if (dialect === "mysql") {
-    const rows = await db.selectFrom("information_schema.COLUMNS")
-      .select(["COLUMN_NAME as name", "DATA_TYPE as type"])
-      .where("TABLE_SCHEMA", "=", sql<string>`database()`)
-      .where("TABLE_NAME", "=", table)
-      .execute();
-    return new Set(
-      rows.filter((r) => MYSQL_TIME_TYPES.has(String(r.type).toLowerCase())).map((r) => String(r.name)),
-    );
-  }
-  return new Set();
+  return out;
 }
 
 /** Stored values with the ISO strings of date and time columns back as `Date`s. */

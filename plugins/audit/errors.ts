@@ -42,7 +42,10 @@ export class UnauditableWriteError extends KyseraError {
    * @param reason Why, and what to use instead.
    */
   constructor(operation: string, table: string, reason: string) {
-    super(`Cannot audit a ${operation} of '${table}': ${reason}`, "UNAUDITABLE_WRITE");
+    super(
+      `Cannot audit ${/^[aeiou]/.test(operation) ? "an" : "a"} ${operation} of '${table}': ${reason}`,
+      "UNAUDITABLE_WRITE",
+    );
     this.operation = operation;
     this.table = table;
     this.reason = reason;
@@ -65,4 +68,57 @@ export class UnauditableWriteError extends KyseraError {
  */
 export function isUnauditableWriteError(value: unknown): value is UnauditableWriteError {
   return value instanceof UnauditableWriteError;
+}
+
+/**
+ * An audit entry that cannot be restored: an update or delete recorded
+ * without the row before it (`captureOldValues: false`), or an entry that
+ * holds no values at all. Thrown before anything is written, so the live
+ * row is left as it is.
+ *
+ * @example Telling a refused restore
+ * ```ts
+ * import { AuditRestoreError, isAuditRestoreError } from "@kysera/kysera/audit";
+ *
+ * const error = new AuditRestoreError(7, "it records the update without the row before it");
+ * console.log(isAuditRestoreError(error), error.code, error.auditId);
+ * // true "AUDIT_RESTORE" 7
+ * console.log(error.message);
+ * // "Cannot restore from audit entry 7: it records the update without the row before it"
+ * ```
+ */
+export class AuditRestoreError extends KyseraError {
+  static override readonly kind: string = "AuditRestoreError";
+  /** The audit entry's id. */
+  readonly auditId: number | string;
+  /** Why it cannot be restored. */
+  readonly reason: string;
+
+  /**
+   * @param auditId The audit entry's id.
+   * @param reason Why it cannot be restored.
+   */
+  constructor(auditId: number | string, reason: string) {
+    super(`Cannot restore from audit entry ${auditId}: ${reason}`, "AUDIT_RESTORE");
+    this.auditId = auditId;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Tells whether a value is an {@linkcode AuditRestoreError} (from any
+ * loaded copy of Kysera).
+ *
+ * @param value Anything caught.
+ * @returns `true` for a restore the audit reader refused.
+ *
+ * @example
+ * ```ts
+ * import { isAuditRestoreError } from "@kysera/kysera/audit";
+ *
+ * console.log(isAuditRestoreError(new Error("x"))); // false
+ * ```
+ */
+export function isAuditRestoreError(value: unknown): value is AuditRestoreError {
+  return value instanceof AuditRestoreError;
 }
