@@ -111,7 +111,7 @@ class RepositoryImpl implements AnyRepository {
 
   // deno-lint-ignore no-explicit-any
   #whereKey<Q extends { where(...args: any[]): Q }>(q: Q, key: Values): Q {
-    for (const [c, v] of Object.entries(key)) q = q.where(c, "=", v);
+    for (const c of this.#s.pk) q = q.where(c, "=", key[c]);
     return q;
   }
 
@@ -119,11 +119,13 @@ class RepositoryImpl implements AnyRepository {
   #applyWhere<Q extends { where(...args: any[]): Q }>(q: Q, where: unknown): Q {
     if (where === undefined) return q;
     const ctx = this.#s.where;
-    // Validate eagerly so errors surface before SQL is built.
-    const probe = compileWhere(expressionBuilder(), where, ctx);
-    if (probe === undefined) return q;
-    // deno-lint-ignore no-explicit-any
-    return q.where((eb: any) => compileWhere(eb, where, ctx)!);
+    // Compile eagerly, so an invalid clause throws before any SQL is built.
+    let compiled: unknown;
+    const probe = q.where((eb: Parameters<typeof compileWhere>[0]) => {
+      compiled = compileWhere(eb, where, ctx);
+      return compiled ?? eb(eb.lit(1), "=", eb.lit(1));
+    });
+    return compiled === undefined ? q : probe;
   }
 
   // deno-lint-ignore no-explicit-any
