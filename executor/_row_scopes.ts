@@ -344,13 +344,8 @@ function columnFunction(qualifier: TableNode): (name: string) => ColumnExpressio
  * OR, raw fragment or operator of the caller's can take a scope into it.
  */
 function and(a: OperationNode, b: OperationNode): OperationNode {
-  const node = AndNode.create(parens(a), parens(b));
-  CONJUNCTIONS.add(node);
-  return node;
+  return AndNode.create(parens(a), parens(b));
 }
-
-/** ANDs built by {@linkcode and}: both sides already bracketed. */
-const CONJUNCTIONS = new WeakSet<OperationNode>();
 
 function parens(node: OperationNode): OperationNode {
   return isConjunct(node) ? node : ParensNode.create(node);
@@ -378,7 +373,7 @@ const COMPARISONS: ReadonlySet<string> = new Set([
 
 /**
  * Whether a condition can stand as an operand of AND without parentheses.
- * An allow-list: parentheses, our own ANDs, ANDs of such conditions,
+ * An allow-list: parentheses, ANDs of such conditions (ours among them),
  * `[not] exists (subquery)`, and comparisons (by a known operator) between
  * references, values, value lists, function calls and subqueries (which
  * Kysely compiles in parentheses), each of which compiles to one operand.
@@ -386,7 +381,7 @@ const COMPARISONS: ReadonlySet<string> = new Set([
  * whose side is itself an operation) gets parentheses.
  */
 function isConjunct(node: OperationNode): boolean {
-  if (node.kind === "ParensNode" || CONJUNCTIONS.has(node)) return true;
+  if (node.kind === "ParensNode") return true;
   if (node.kind === "AndNode") return isConjunct((node as AndNode).left) && isConjunct((node as AndNode).right);
   if (node.kind === "UnaryOperationNode") {
     const op = node as unknown as { operator: OperationNode; operand: OperationNode };
@@ -397,8 +392,9 @@ function isConjunct(node: OperationNode): boolean {
   }
   if (node.kind !== "BinaryOperationNode") return false;
   const op = node as unknown as { leftOperand: OperationNode; operator: OperationNode; rightOperand: OperationNode };
-  return op.operator.kind === "OperatorNode" &&
-    COMPARISONS.has((op.operator as unknown as { operator: string }).operator.toLowerCase()) &&
+  if (op.operator.kind !== "OperatorNode") return false;
+  const name = (op.operator as unknown as { operator: string }).operator;
+  return (COMPARISONS.has(name) || COMPARISONS.has(name.toLowerCase())) &&
     isOperand(op.leftOperand) && isOperand(op.rightOperand);
 }
 

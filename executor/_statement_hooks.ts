@@ -51,8 +51,12 @@ export function transformStatement(node: RootOperationNode, queryId: QueryId, f:
     return node;
   }
   if (f.interceptors.length > 0) node = intercept(node, operation, queryId, f);
-  const trusted = new WeakSet<OperationNode>();
-  if (f.writers.length > 0) {
+  // Nodes the write hooks add (their raw SQL is the plugins', not the caller's).
+  const writes = f.writers.length > 0 &&
+    (operation === "insert" || operation === "replace" || operation === "update" ||
+      ((node as { with?: unknown }).with !== undefined && cteWrites(node).length > 0));
+  const trusted = writes ? new WeakSet<OperationNode>() : undefined;
+  if (trusted !== undefined) {
     node = writesInWith(node, f, trusted);
     if (operation === "insert" || operation === "replace" || operation === "update") {
       node = applyWriteHooks(node, f.writers, f.dialect, trusted) as RootOperationNode;

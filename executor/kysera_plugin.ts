@@ -235,9 +235,10 @@ export type RawSqlDecision<C> = { decide(info: RawSqlInfo<C>): boolean }["decide
 export interface RawSqlInfo<C = unknown> {
   /**
    * What is raw: `"raw query"` (a `sql` statement), `"precompiled query"`
-   * (`executeQuery` of a query compiled elsewhere), `"query compiled in
-   * another context"` (compiled by this executor in other plugin contexts:
-   * another tenant's, say), `"raw table source"`, `"raw SET target"`, `"raw
+   * (`executeQuery` of a query compiled elsewhere, or compiled earlier and
+   * kept: its scopes are those of the context it was compiled in, another
+   * tenant's, say; `execute()` compiles and runs at once), `"raw table
+   * source"`, `"raw SET target"`, `"raw
    * SQL fragment"` (a `sql` fragment inside a builder query that is not
    * inert: it could read a table, end the statement or comment out what
    * follows), `"function that runs SQL from a string"` (`query_to_xml` and
