@@ -230,7 +230,34 @@ interface TablePlan {
  * - fail closed: no context throws `RLSContextError` (see
  *   `requireContext`); a filter value `undefined` matches no row (reads see
  *   none, DELETE deletes none) and INSERT/UPDATE throw `RLSPolicyViolation`;
- * - raw SQL is refused outside a system/bypass context unless `allowRawSql`.
+ * - raw SQL is refused outside a system/bypass context unless `allowRawSql`:
+ *   a raw statement, a compiled query run later than it was compiled (its
+ *   filters are those of the context it was compiled in), a raw FROM item
+ *   or SET target, a `sql` fragment inside a builder query that is not inert
+ *   (anything beyond operators, values, column names and value functions
+ *   such as `count`, `coalesce`, `lower`, `now`: it could read a table, end
+ *   the statement, or comment out the filter), functions that run SQL from
+ *   a string (`query_to_xml`, `table_to_xml`, `dblink`, ...) and DDL that
+ *   embeds a query (`create table ... as`, `create view`);
+ * - a filter is always its own parenthesised conjunct, whatever the
+ *   caller's condition holds (a raw `or`, MySQL's `||`, an upsert's conflict
+ *   WHERE, a MERGE condition); a write target is the real table even under
+ *   a CTE of its name; MySQL's `delete p from posts as p` filters `posts`;
+ *   column names are compared as the database does (`TENANT_ID` is
+ *   `tenant_id` on MySQL and SQLite), and a column written twice in two
+ *   spellings is refused; an INSERT whose source is raw SQL, and SQLite's
+ *   `INSERT OR REPLACE`, are refused.
+ *
+ * Limit (what the database does on its own): views are names like tables
+ * (list a view in the schema, with its tenant column, and it is filtered;
+ * an unlisted view is not); a user-defined function may read any table;
+ * `ON DELETE CASCADE` follows a cross-tenant reference (use composite
+ * foreign keys, `(tenant_id, parent_id) references parents (tenant_id,
+ * id)`, so none can exist); MySQL/MariaDB compare strings under the
+ * column's collation, and the default one reads tenant `'acme'` as
+ * `'ACME '` (keep string tenant ids in `varbinary` or `collate
+ * utf8mb4_nopad_bin`). Native PostgreSQL policies (`nativeRLSPlugin`) are
+ * the defence in depth for what an application-level filter cannot see.
  *
  * `rlsContext.asSystemAsync(fn)`, `withoutRLS(fn)` and `bypassRoles` lift
  * every policy, and nothing else does.
