@@ -520,7 +520,7 @@ export function columnRow(row: Record<string, unknown>, dialect: DialectName | u
  *   createIntrospector: (db) => new SqliteIntrospector(db), createQueryCompiler: () => new SqliteQueryCompiler(),
  * } });
  * const node = db.selectFrom("posts as p").innerJoin("users as u", "u.id", "p.user_id")
- *   .where("p.id", "in", (eb) => eb.selectFrom("tags").select("post_id")).selectAll().toOperationNode();
+ *   .where("p.id", "in", (eb: any) => eb.selectFrom("tags").select("post_id")).selectAll().toOperationNode();
  * assert.deepEqual(statementTables(node).map((t) => t.table), ["posts", "users", "tags"]);
  * ```
  */
