@@ -9,11 +9,8 @@
  * 3. {@linkcode transactionStatements}: the SQL Kysely's drivers send to
  *    begin and end a transaction (the executor learns a connection's
  *    transaction state from them).
- * 4. {@linkcode whereCallbackRunsEagerly}: `where(callback)` calls the
- *    callback while the builder is built (the repository compiles its where
- *    DSL there and needs to know whether it produced a condition).
  *
- * (Pagination's prebuilt ORDER BY items are a fifth, in `core/`, which may
+ * (Pagination's prebuilt ORDER BY items are a fourth, in `core/`, which may
  * import no other layer: it is checked at run time there, with a fallback to
  * the public API, and pinned by the same test file.)
  *
@@ -134,26 +131,3 @@ export const transactionStatements: { readonly begin: RegExp; readonly end: RegE
   begin: /^\s*(?:begin|start\s+transaction)\b/i,
   end: /^\s*(?:commit|end|rollback(?!\s+to\b))\b/i,
 });
-
-/**
- * Whether `where(callback)` calls the callback while the builder is built
- * (Kysely 0.28 parses the callback at once), so that a value it computes is
- * known right after the call. Kysely does not document when the callback
- * runs; the repository relies on it only through this check.
- */
-export function whereCallbackRunsEagerly(): boolean {
-  if (eagerWhere === undefined) {
-    let called = false;
-    const props = { queryId: { queryId: "kysera" }, executor: NOOP_QUERY_EXECUTOR };
-    // deno-lint-ignore no-explicit-any
-    const select = createSelectQueryBuilder<any, any, any>({ ...props, queryNode: { kind: "SelectQueryNode" } as any });
-    select.where((eb) => {
-      called = true;
-      return eb.lit(true);
-    });
-    eagerWhere = called;
-  }
-  return eagerWhere;
-}
-
-let eagerWhere: boolean | undefined;

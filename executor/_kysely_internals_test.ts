@@ -16,7 +16,7 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from "kysely";
-import { builderOf, kyselyWithExecutor, transactionStatements, whereCallbackRunsEagerly } from "./_kysely_internals.ts";
+import { builderOf, kyselyWithExecutor, transactionStatements } from "./_kysely_internals.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyDb = Kysely<any>;
@@ -55,10 +55,6 @@ Deno.test("Kysely internals: builderOf() rebuilds each statement kind from its n
     const rebuilt = builderOf(node as never, { queryId: "q" });
     assert.deepEqual(rebuilt.toOperationNode(), node);
   }
-});
-
-Deno.test("Kysely internals: where(callback) runs the callback while the builder is built", () => {
-  assert.equal(whereCallbackRunsEagerly(), true);
 });
 
 Deno.test("Kysely internals: orderBy() keeps a prebuilt OrderByItemNode as it is (pagination)", () => {

@@ -118,14 +118,11 @@ class RepositoryImpl implements AnyRepository {
   // deno-lint-ignore no-explicit-any
   #applyWhere<Q extends { where(...args: any[]): Q }>(q: Q, where: unknown): Q {
     if (where === undefined) return q;
-    const ctx = this.#s.where;
-    // Compile eagerly, so an invalid clause throws before any SQL is built.
-    let compiled: unknown;
-    const probe = q.where((eb: Parameters<typeof compileWhere>[0]) => {
-      compiled = compileWhere(eb, where, ctx);
-      return compiled ?? eb(eb.lit(1), "=", eb.lit(1));
-    });
-    return compiled === undefined ? q : probe;
+    // Compiled now, once, with a free-standing expression builder (column
+    // references are unqualified either way), so an invalid clause throws
+    // before any SQL is built, and an empty one adds no condition.
+    const expression = compileWhere(expressionBuilder(), where, this.#s.where);
+    return expression === undefined ? q : q.where(expression);
   }
 
   // deno-lint-ignore no-explicit-any
