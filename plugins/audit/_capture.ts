@@ -26,7 +26,7 @@ import {
   WhereNode,
 } from "kysely";
 import type { AnyKysely, WriteExecution } from "../../executor/mod.ts";
-import { type DialectName, LockTimeoutError } from "../../core/mod.ts";
+import { type DialectName, LockTimeoutError, SerializationError } from "../../core/mod.ts";
 import { UnauditableWriteError } from "./errors.ts";
 import type { Entry } from "./_store.ts";
 import { keyPart, keyString } from "./_keys.ts";
@@ -170,6 +170,8 @@ const NEW_KEY = "__kysera_audit_key_";
 /** The private alias prefix of the caller's own RETURNING outputs on an audited INSERT. */
 const CALLER = "__kysera_audit_out_";
 const RETURNED = "__kysera_audit_";
+/** PostgreSQL: whether an upsert's returned row was updated (its `xmax` is set), not inserted. */
+const UPDATED = "__kysera_audit_updated";
 
 /** A selection without its alias. */
 function unaliased(node: OperationNode): OperationNode {
@@ -556,8 +558,14 @@ async function insertAndPair(
   // for the column in the audited row.
   const names = userSelections?.map((s) => outputName(s.selection));
   const renamed = names !== undefined && names.every((n) => n !== undefined && n !== "*");
+  const detect = before !== undefined && dialect === "postgres";
   const returning = ReturningNode.create([
     SelectionNode.createSelectAll(),
+    ...(detect
+      ? [SelectionNode.create(
+        sql`(${sql.ref(`${referenceName(node.into!)}.xmax`)}::text <> '0')`.as(UPDATED).toOperationNode(),
+      )]
+      : []),
     ...(!renamed
       ? userSelections ?? []
       : userSelections!.map((s, i) =>
@@ -568,8 +576,13 @@ async function insertAndPair(
   const compiled = execution.rawDb.getExecutor().compileQuery(amended, execution.query.queryId);
   const returned = await next(compiled);
   const callerRows: Row[] = [];
+  const updated = new Set<Row>();
   const rows = returned.rows.map((r) => {
     const row = { ...(r as Row) };
+    if (detect) {
+      if (row[UPDATED] === true) updated.add(row);
+      delete row[UPDATED];
+    }
     if (renamed) {
       callerRows.push(Object.fromEntries(names.map((name, i) => [name, row[`${CALLER}${i}`]])));
       names.forEach((_, i) => delete row[`${CALLER}${i}`]);
@@ -577,7 +590,12 @@ async function insertAndPair(
     return row;
   });
   checkKeyed("insert", table, pk, rows);
-  const raw = renamed ? { ...returned, rows: callerRows } : returned;
+  const raw = renamed ? { ...returned, rows: callerRows } : detect
+    ? {
+      ...returned,
+      rows: (returned.rows as Row[]).map((r) => Object.fromEntries(Object.entries(r).filter(([n]) => n !== UPDATED))),
+    }
+    : returned;
   const paired = new Set<Row>();
   const entries: Entry[] = rows.map((row) => {
     let old = existing.get(keyString(pk, row));
@@ -589,6 +607,14 @@ async function insertAndPair(
       );
     }
     if (old !== undefined) paired.add(old);
+    else if (updated.has(row)) {
+      // PostgreSQL, READ COMMITTED: another transaction's INSERT (not an audited upsert, which takes the
+      // key lock) committed the key after the locking read; its old values are unknown. Rolled back.
+      throw new SerializationError(
+        `Cannot audit an upsert of '${table}': a concurrent INSERT committed the row it updated after the read before it; retry the write`,
+        { dialect, table },
+      );
+    }
     return { operation: old === undefined ? "insert" : "update", old, new: row };
   });
   return { entries, result: insertResult(raw, rows, userSelections, pk, dialect) };

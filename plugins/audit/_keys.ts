@@ -19,13 +19,6 @@ export function primaryKeyOf(option: PrimaryKeyOption | undefined, table: string
   return typeof own === "string" ? [own] : own;
 }
 
-/** Whether the option names the table's key itself (not the `"id"` fallback). */
-export function keyIsConfigured(option: PrimaryKeyOption | undefined, table: string): boolean {
-  if (option === undefined) return false;
-  if (typeof option === "string" || Array.isArray(option)) return true;
-  return Object.hasOwn(option, table);
-}
-
 /**
  * One key part in its canonical text: a date as its ISO string, anything
  * else as `String(value)`, so `1`, `1n` and `"1"` (a bigint column read by

@@ -4,7 +4,7 @@ import { type AnyKysely, type KyseraPlugin, tableLookup, type WriteExecution } f
 import { type DialectName, getDialect } from "../../core/mod.ts";
 import { type AuditEntry, type AuditReader, auditReader } from "./audit_reader.ts";
 import { UnauditableWriteError } from "./errors.ts";
-import { primaryKeyOf, type PrimaryKeyOption } from "./_keys.ts";
+import { primaryKeyOf } from "./_keys.ts";
 import { type StoreSettings, writeEntries } from "./_store.ts";
 import { auditDelete, auditInsert, auditUpdateAfter, auditUpdateReturning, type Capture } from "./_capture.ts";
 import { keyUpdates, targetName, WRITE_OPERATIONS, writesInWith, writeTarget, writeTargets } from "./_targets.ts";
@@ -23,7 +23,7 @@ export interface AuditOptions {
    * not listed use `"id"`; a write to a table that has no such column is
    * refused with {@linkcode UnauditableWriteError}). @default "id"
    */
-  readonly primaryKey?: PrimaryKeyOption;
+  readonly primaryKey?: string | readonly string[] | Readonly<Record<string, string | readonly string[]>>;
   /** Record the row before an update or delete. @default true */
   readonly captureOldValues?: boolean;
   /** Record the row after an insert or update. @default true */
@@ -56,7 +56,7 @@ export interface AuditOptions {
    * @default []
    */
   readonly redact?: readonly string[] | Readonly<Record<string, readonly string[]>>;
-  /** The clock for `changed_at`. @default () => new Date() */
+  /** The clock for `changed_at`, read once per write after its rows are locked and written. @default () => new Date() */
   readonly clock?: () => Date;
 }
 
@@ -342,11 +342,8 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
         "MariaDB/MySQL has no UPDATE ... RETURNING to find rows whose primary key an SQL expression sets; set the key to a value",
       );
     }
-    const context = {
-      actor: options.actor?.() ?? null,
-      metadata: options.metadata?.() ?? null,
-      at: clock(),
-    };
+    const actor = options.actor?.() ?? null;
+    const metadata = options.metadata?.() ?? null;
     const scope = await openScope(execution, dialect);
     let capture: Capture | undefined;
     try {
@@ -364,6 +361,9 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
       } else {
         capture = await auditDelete(execution, node as DeleteQueryNode, table, pk, dialect, next);
       }
+      // The time is read once the rows are locked and written, so a row's history sorts in the order its
+      // writes took the row (a write that waited for another's lock gets the later time).
+      const context = { actor, metadata, at: clock() };
       await writeEntries(rawDb, settings, table, pk, redactedIn(table), dialect, capture.entries, context);
       await capture.release?.();
       await scope.commit();

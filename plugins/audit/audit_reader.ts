@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { getDialect, NotFoundError } from "../../core/mod.ts";
 import type { AnyKysely } from "../../executor/mod.ts";
 import { fromJson, toJson } from "./_json.ts";
-import { entityIdOf, primaryKeyOf, type PrimaryKeyOption } from "./_keys.ts";
+import { entityIdOf, primaryKeyOf } from "./_keys.ts";
 import { type ColumnFacts, columnFacts } from "./_columns.ts";
 import { AuditRestoreError } from "./errors.ts";
 
@@ -61,7 +61,7 @@ export interface AuditReaderOptions {
   /** The audit table. @default "audit_logs" */
   readonly table?: string;
   /** Primary keys, as in the plugin's options. @default "id" */
-  readonly primaryKey?: PrimaryKeyOption;
+  readonly primaryKey?: string | readonly string[] | Readonly<Record<string, string | readonly string[]>>;
 }
 
 /** Reads the audit log, reconstructs rows and restores them. */

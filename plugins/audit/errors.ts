@@ -28,6 +28,7 @@ import { KyseraError } from "../../core/mod.ts";
  * ```
  */
 export class UnauditableWriteError extends KyseraError {
+  /** The class name recorded in the error's kind chain. */
   static override readonly kind: string = "UnauditableWriteError";
   /** The refused statement: `"replace"`, `"merge"` or `"update"`. */
   readonly operation: string;
@@ -37,6 +38,8 @@ export class UnauditableWriteError extends KyseraError {
   readonly reason: string;
 
   /**
+   * Creates the error.
+   *
    * @param operation The refused statement.
    * @param table The audited table.
    * @param reason Why, and what to use instead.
@@ -88,6 +91,7 @@ export function isUnauditableWriteError(value: unknown): value is UnauditableWri
  * ```
  */
 export class AuditRestoreError extends KyseraError {
+  /** The class name recorded in the error's kind chain. */
   static override readonly kind: string = "AuditRestoreError";
   /** The audit entry's id. */
   readonly auditId: number | string;
@@ -95,6 +99,8 @@ export class AuditRestoreError extends KyseraError {
   readonly reason: string;
 
   /**
+   * Creates the error.
+   *
    * @param auditId The audit entry's id.
    * @param reason Why it cannot be restored.
    */

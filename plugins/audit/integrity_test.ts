@@ -299,3 +299,47 @@ suite.test("auditPlugin does not break orm.createRepository((executor) => ...)",
   const named = orm.createRepository((executor) => ({ tableName: "posts", executor }));
   assert.equal((await named.getAuditHistory(1)).length, 1);
 });
+
+/** The SQL of every statement sent on `db`'s connections until `stop()` (the plugin's own included). */
+async function recordStatements(db: Kysely<DB>): Promise<{ sql: string[]; stop(): void }> {
+  const proto = await db.getExecutor().provideConnection((c) => Promise.resolve(Object.getPrototypeOf(c)));
+  const original = proto.executeQuery as DatabaseConnection["executeQuery"];
+  const sent: string[] = [];
+  proto.executeQuery = function (this: DatabaseConnection, query: CompiledQuery): Promise<QueryResult<unknown>> {
+    sent.push(query.sql.replace(/\s+/g, " ").trim());
+    return original.call(this, query);
+  };
+  return { sql: sent, stop: () => void (proto.executeQuery = original) };
+}
+
+suite.test("an audited upsert locks its keys and reads the rows it may update: its statements", async ({ db, database }) => {
+  const x = createExecutorSync(db, [auditPlugin({ tables: ["posts"] })]);
+  await db.insertInto("posts").values({ title: "a" }).execute();
+  const rec = await recordStatements(db);
+  try {
+    await upsert(x, database, "a").execute();
+  } finally {
+    rec.stop();
+  }
+  const first = rec.sql.map((s) => s.split(" ").slice(0, 2).join(" "));
+  const expected = {
+    // The conflict columns are named: no catalog read; one writer at a time: no key lock.
+    sqlite: ["begin immediate", "select *", "insert into", "insert into", "commit"],
+    // Advisory key lock (held to the end of the transaction), the locking read, the upsert, the audit rows.
+    postgres: ["begin", "select pg_advisory_xact_lock(k)", "select *", "insert into", "insert into", "commit"],
+    // ON DUPLICATE KEY UPDATE may conflict on any unique key: read from the catalog; GET_LOCK until written.
+    mariadb: [
+      "start transaction",
+      "select index_name",
+      "select get_lock(?,",
+      "select *",
+      "insert into",
+      "insert into",
+      "select release_lock(?)",
+      "commit",
+    ],
+  }[database];
+  assert.deepEqual(first, expected);
+  const [entry] = await history(db);
+  assert.equal(entry?.operation, "update");
+});
