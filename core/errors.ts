@@ -40,12 +40,14 @@ export interface KyseraErrorOptions {
  *
  * @example Catching any Kysera error
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isKyseraError, NotFoundError } from "@kysera/kysera/core";
  *
  * try {
  *   throw new NotFoundError("users", { id: 42 });
  * } catch (error) {
- *   if (isKyseraError(error)) console.log(error.code); // "NOT_FOUND"
+ *   assert.ok(isKyseraError(error));
+ *   assert.equal(error.code, "NOT_FOUND");
  * }
  * ```
  */
@@ -56,6 +58,8 @@ export class KyseraError extends Error {
   readonly code: string;
 
   /**
+   * Creates a {@linkcode KyseraError}.
+   *
    * @param message What went wrong, in sentence case without a trailing period.
    * @param code A stable machine-readable code.
    * @param options The cause, if any.
@@ -102,13 +106,16 @@ export interface DatabaseErrorDetails extends KyseraErrorOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseError } from "@kysera/kysera/core";
  *
  * const error = new DatabaseError("syntax error at or near \"selec\"", { dialect: "postgres", driverCode: "42601" });
- * console.log(error.code, error.driverCode); // "DATABASE_ERROR" "42601"
+ * assert.equal(error.code, "DATABASE_ERROR");
+ * assert.equal(error.driverCode, "42601");
  * ```
  */
 export class DatabaseError extends KyseraError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "DatabaseError";
   /** The dialect whose driver raised the error. */
   readonly dialect: DialectName;
@@ -127,6 +134,8 @@ export class DatabaseError extends KyseraError {
   readonly transient: boolean;
 
   /**
+   * Creates a {@linkcode DatabaseError}.
+   *
    * @param message The driver's message.
    * @param details The dialect, the driver code and what the driver tells.
    * @param code The Kysera code.
@@ -147,15 +156,20 @@ export class DatabaseError extends KyseraError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isUniqueConstraintError, UniqueConstraintError } from "@kysera/kysera/core";
  *
  * const error = new UniqueConstraintError("duplicate email", { dialect: "sqlite", table: "users", columns: ["email"] });
- * console.log(isUniqueConstraintError(error), error.columns); // true ["email"]
+ * assert.ok(isUniqueConstraintError(error));
+ * assert.deepEqual(error.columns, ["email"]);
  * ```
  */
 export class UniqueConstraintError extends DatabaseError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "UniqueConstraintError";
   /**
+   * Creates a {@linkcode UniqueConstraintError}.
+   *
    * @param message The driver's message.
    * @param details The dialect and what the driver tells.
    */
@@ -170,14 +184,18 @@ export class UniqueConstraintError extends DatabaseError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ForeignKeyError } from "@kysera/kysera/core";
  *
- * console.log(new ForeignKeyError("no such user", { dialect: "postgres" }).code); // "FOREIGN_KEY_VIOLATION"
+ * assert.equal(new ForeignKeyError("no such user", { dialect: "postgres" }).code, "FOREIGN_KEY_VIOLATION");
  * ```
  */
 export class ForeignKeyError extends DatabaseError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "ForeignKeyError";
   /**
+   * Creates a {@linkcode ForeignKeyError}.
+   *
    * @param message The driver's message.
    * @param details The dialect and what the driver tells.
    */
@@ -191,14 +209,18 @@ export class ForeignKeyError extends DatabaseError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NotNullError } from "@kysera/kysera/core";
  *
- * console.log(new NotNullError("email is null", { dialect: "mysql", columns: ["email"] }).code); // "NOT_NULL_VIOLATION"
+ * assert.equal(new NotNullError("email is null", { dialect: "mysql", columns: ["email"] }).code, "NOT_NULL_VIOLATION");
  * ```
  */
 export class NotNullError extends DatabaseError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "NotNullError";
   /**
+   * Creates a {@linkcode NotNullError}.
+   *
    * @param message The driver's message.
    * @param details The dialect and what the driver tells.
    */
@@ -212,14 +234,18 @@ export class NotNullError extends DatabaseError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CheckConstraintError } from "@kysera/kysera/core";
  *
- * console.log(new CheckConstraintError("age > 0", { dialect: "sqlite" }).code); // "CHECK_VIOLATION"
+ * assert.equal(new CheckConstraintError("age > 0", { dialect: "sqlite" }).code, "CHECK_VIOLATION");
  * ```
  */
 export class CheckConstraintError extends DatabaseError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "CheckConstraintError";
   /**
+   * Creates a {@linkcode CheckConstraintError}.
+   *
    * @param message The driver's message.
    * @param details The dialect and what the driver tells.
    */
@@ -229,7 +255,20 @@ export class CheckConstraintError extends DatabaseError {
 }
 
 /**
- * A transient error: running the whole transaction again may succeed.
+ * A transient error: running the whole transaction again may succeed. The
+ * common base of {@linkcode SerializationError}, {@linkcode DeadlockError}
+ * and {@linkcode LockTimeoutError}; test `error.transient` to decide on a
+ * retry.
+ *
+ * @example Transient errors are retryable
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DeadlockError, TransientDatabaseError } from "@kysera/kysera/core";
+ *
+ * const error = new DeadlockError("deadlock detected", { dialect: "postgres" });
+ * assert.ok(error instanceof TransientDatabaseError);
+ * assert.equal(error.transient, true);
+ * ```
  */
 abstract class TransientDatabaseError extends DatabaseError {
   override readonly transient: boolean = true;
@@ -243,14 +282,18 @@ abstract class TransientDatabaseError extends DatabaseError {
  * @example
  * ```ts
  * import { SerializationError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(new SerializationError("could not serialize", { dialect: "postgres" }).transient); // true
+ * assert.ok(new SerializationError("could not serialize", { dialect: "postgres" }).transient);
  * ```
  */
 export class SerializationError extends TransientDatabaseError {
   static override readonly kind: string = "SerializationError";
+  /** The name of this class in the recorded class chain. */
   /**
    * @param message The driver's message.
+   * Creates a {@linkcode SerializationError}.
+   *
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -265,14 +308,18 @@ export class SerializationError extends TransientDatabaseError {
  * @example
  * ```ts
  * import { DeadlockError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(new DeadlockError("deadlock detected", { dialect: "mysql" }).code); // "DEADLOCK"
+ * assert.equal(new DeadlockError("deadlock detected", { dialect: "mysql" }).code, "DEADLOCK");
  * ```
  */
 export class DeadlockError extends TransientDatabaseError {
   static override readonly kind: string = "DeadlockError";
+  /** The name of this class in the recorded class chain. */
   /**
    * @param message The driver's message.
+   * Creates a {@linkcode DeadlockError}.
+   *
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -287,14 +334,18 @@ export class DeadlockError extends TransientDatabaseError {
  * @example
  * ```ts
  * import { LockTimeoutError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(new LockTimeoutError("database is locked", { dialect: "sqlite" }).code); // "LOCK_TIMEOUT"
+ * assert.equal(new LockTimeoutError("database is locked", { dialect: "sqlite" }).code, "LOCK_TIMEOUT");
  * ```
  */
 export class LockTimeoutError extends TransientDatabaseError {
   static override readonly kind: string = "LockTimeoutError";
+  /** The name of this class in the recorded class chain. */
   /**
    * @param message The driver's message.
+   * Creates a {@linkcode LockTimeoutError}.
+   *
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -310,14 +361,18 @@ export class LockTimeoutError extends TransientDatabaseError {
  * @example
  * ```ts
  * import { QueryTimeoutError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(new QueryTimeoutError("statement timeout", { dialect: "postgres" }).code); // "QUERY_TIMEOUT"
+ * assert.equal(new QueryTimeoutError("statement timeout", { dialect: "postgres" }).code, "QUERY_TIMEOUT");
  * ```
  */
 export class QueryTimeoutError extends DatabaseError {
   static override readonly kind: string = "QueryTimeoutError";
+  /** The name of this class in the recorded class chain. */
   /**
    * @param message The driver's message.
+   * Creates a {@linkcode QueryTimeoutError}.
+   *
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -333,14 +388,18 @@ export class QueryTimeoutError extends DatabaseError {
  * @example
  * ```ts
  * import { ConnectionError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(new ConnectionError("connect ECONNREFUSED", { dialect: "postgres", driverCode: "ECONNREFUSED" }).code); // "CONNECTION_ERROR"
+ * assert.equal(new ConnectionError("connect ECONNREFUSED", { dialect: "postgres", driverCode: "ECONNREFUSED" }).code, "CONNECTION_ERROR");
  * ```
  */
 export class ConnectionError extends DatabaseError {
   static override readonly kind: string = "ConnectionError";
+  /** The name of this class in the recorded class chain. */
   /**
    * @param message The driver's message.
+   * Creates a {@linkcode ConnectionError}.
+   *
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -354,13 +413,15 @@ export class ConnectionError extends DatabaseError {
  * @example
  * ```ts
  * import { NotFoundError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
  * const error = new NotFoundError("users", { id: 7 });
- * console.log(error.message); // "Cannot find a row in 'users': current key is {"id":7}"
+ * assert.equal(error.message, `Cannot find a row in 'users': current key is {"id":7}`);
  * ```
  */
 export class NotFoundError extends KyseraError {
   static override readonly kind: string = "NotFoundError";
+  /** The name of this class in the recorded class chain. */
   /** The table that was searched. */
   readonly table: string;
   /** The key that was looked up, if any. */
@@ -368,6 +429,8 @@ export class NotFoundError extends KyseraError {
 
   /**
    * @param table The table that was searched.
+   * Creates a {@linkcode NotFoundError}.
+   *
    * @param key The key that was looked up.
    * @param options The cause, if any.
    */
@@ -404,18 +467,24 @@ export type InvalidCursorReason = "malformed" | "too-large" | "version" | "signa
  * @example Rejecting a forged cursor
  * ```ts
  * import { InvalidCursorError, isInvalidCursorError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
  * const error = new InvalidCursorError("malformed", "Cannot decode the cursor: it is not base64url");
- * console.log(isInvalidCursorError(error), error.code, error.reason); // true "INVALID_CURSOR" "malformed"
+ * assert.ok(isInvalidCursorError(error));
+ * assert.equal(error.code, "INVALID_CURSOR");
+ * assert.equal(error.reason, "malformed");
  * ```
  */
 export class InvalidCursorError extends KyseraError {
   static override readonly kind: string = "InvalidCursorError";
+  /** The name of this class in the recorded class chain. */
   /** Why the cursor was rejected. */
   readonly reason: InvalidCursorReason;
 
   /**
    * @param reason Why the cursor was rejected.
+   * Creates an {@linkcode InvalidCursorError}.
+   *
    * @param message What went wrong, without the token itself.
    * @param options The cause, if any.
    */
@@ -442,8 +511,9 @@ function safeJson(value: unknown): string {
  * @example
  * ```ts
  * import { isKyseraError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isKyseraError(new Error("x"))); // false
+ * assert.equal(isKyseraError(new Error("x")), false);
  * ```
  */
 export function isKyseraError(value: unknown): value is KyseraError {
@@ -459,8 +529,9 @@ export function isKyseraError(value: unknown): value is KyseraError {
  * @example
  * ```ts
  * import { isDatabaseError, DeadlockError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isDatabaseError(new DeadlockError("x", { dialect: "mysql" }))); // true
+ * assert.ok(isDatabaseError(new DeadlockError("x", { dialect: "mysql" })));
  * ```
  */
 export function isDatabaseError(value: unknown): value is DatabaseError {
@@ -476,8 +547,9 @@ export function isDatabaseError(value: unknown): value is DatabaseError {
  * @example
  * ```ts
  * import { isUniqueConstraintError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isUniqueConstraintError({ code: "UNIQUE_VIOLATION" })); // false: not a Kysera error
+ * assert.equal(isUniqueConstraintError({ code: "UNIQUE_VIOLATION" }), false); // not a Kysera error
  * ```
  */
 export function isUniqueConstraintError(value: unknown): value is UniqueConstraintError {
@@ -493,8 +565,9 @@ export function isUniqueConstraintError(value: unknown): value is UniqueConstrai
  * @example
  * ```ts
  * import { ForeignKeyError, isForeignKeyError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isForeignKeyError(new ForeignKeyError("x", { dialect: "sqlite" }))); // true
+ * assert.ok(isForeignKeyError(new ForeignKeyError("x", { dialect: "sqlite" })));
  * ```
  */
 export function isForeignKeyError(value: unknown): value is ForeignKeyError {
@@ -510,8 +583,9 @@ export function isForeignKeyError(value: unknown): value is ForeignKeyError {
  * @example
  * ```ts
  * import { isNotNullError, NotNullError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isNotNullError(new NotNullError("x", { dialect: "sqlite" }))); // true
+ * assert.ok(isNotNullError(new NotNullError("x", { dialect: "sqlite" })));
  * ```
  */
 export function isNotNullError(value: unknown): value is NotNullError {
@@ -527,8 +601,9 @@ export function isNotNullError(value: unknown): value is NotNullError {
  * @example
  * ```ts
  * import { CheckConstraintError, isCheckConstraintError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isCheckConstraintError(new CheckConstraintError("x", { dialect: "sqlite" }))); // true
+ * assert.ok(isCheckConstraintError(new CheckConstraintError("x", { dialect: "sqlite" })));
  * ```
  */
 export function isCheckConstraintError(value: unknown): value is CheckConstraintError {
@@ -544,8 +619,9 @@ export function isCheckConstraintError(value: unknown): value is CheckConstraint
  * @example
  * ```ts
  * import { isSerializationError, SerializationError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isSerializationError(new SerializationError("x", { dialect: "postgres" }))); // true
+ * assert.ok(isSerializationError(new SerializationError("x", { dialect: "postgres" })));
  * ```
  */
 export function isSerializationError(value: unknown): value is SerializationError {
@@ -561,8 +637,9 @@ export function isSerializationError(value: unknown): value is SerializationErro
  * @example
  * ```ts
  * import { DeadlockError, isDeadlockError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isDeadlockError(new DeadlockError("x", { dialect: "postgres" }))); // true
+ * assert.ok(isDeadlockError(new DeadlockError("x", { dialect: "postgres" })));
  * ```
  */
 export function isDeadlockError(value: unknown): value is DeadlockError {
@@ -578,8 +655,9 @@ export function isDeadlockError(value: unknown): value is DeadlockError {
  * @example
  * ```ts
  * import { isLockTimeoutError, LockTimeoutError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isLockTimeoutError(new LockTimeoutError("x", { dialect: "sqlite" }))); // true
+ * assert.ok(isLockTimeoutError(new LockTimeoutError("x", { dialect: "sqlite" })));
  * ```
  */
 export function isLockTimeoutError(value: unknown): value is LockTimeoutError {
@@ -595,8 +673,9 @@ export function isLockTimeoutError(value: unknown): value is LockTimeoutError {
  * @example
  * ```ts
  * import { isQueryTimeoutError, QueryTimeoutError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isQueryTimeoutError(new QueryTimeoutError("x", { dialect: "postgres" }))); // true
+ * assert.ok(isQueryTimeoutError(new QueryTimeoutError("x", { dialect: "postgres" })));
  * ```
  */
 export function isQueryTimeoutError(value: unknown): value is QueryTimeoutError {
@@ -612,8 +691,9 @@ export function isQueryTimeoutError(value: unknown): value is QueryTimeoutError 
  * @example
  * ```ts
  * import { ConnectionError, isConnectionError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isConnectionError(new ConnectionError("x", { dialect: "mysql" }))); // true
+ * assert.ok(isConnectionError(new ConnectionError("x", { dialect: "mysql" })));
  * ```
  */
 export function isConnectionError(value: unknown): value is ConnectionError {
@@ -629,8 +709,9 @@ export function isConnectionError(value: unknown): value is ConnectionError {
  * @example
  * ```ts
  * import { isNotFoundError, NotFoundError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isNotFoundError(new NotFoundError("users"))); // true
+ * assert.ok(isNotFoundError(new NotFoundError("users")));
  * ```
  */
 export function isNotFoundError(value: unknown): value is NotFoundError {
@@ -646,8 +727,9 @@ export function isNotFoundError(value: unknown): value is NotFoundError {
  * @example
  * ```ts
  * import { InvalidCursorError, isInvalidCursorError } from "@kysera/kysera/core";
+ * import assert from "node:assert/strict";
  *
- * console.log(isInvalidCursorError(new InvalidCursorError("malformed", "x"))); // true
+ * assert.ok(isInvalidCursorError(new InvalidCursorError("malformed", "x")));
  * ```
  */
 export function isInvalidCursorError(value: unknown): value is InvalidCursorError {

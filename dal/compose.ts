@@ -60,17 +60,20 @@ export function chain<DB, A extends unknown[], R1, R2>(
   first: QueryFunction<DB, A, R1>,
   s2: ChainStep<DB, R1, R2>,
 ): QueryFunction<DB, A, R2>;
+/** {@linkcode chain} with two steps after the first query. */
 export function chain<DB, A extends unknown[], R1, R2, R3>(
   first: QueryFunction<DB, A, R1>,
   s2: ChainStep<DB, R1, R2>,
   s3: ChainStep<DB, R2, R3>,
 ): QueryFunction<DB, A, R3>;
+/** {@linkcode chain} with three steps after the first query. */
 export function chain<DB, A extends unknown[], R1, R2, R3, R4>(
   first: QueryFunction<DB, A, R1>,
   s2: ChainStep<DB, R1, R2>,
   s3: ChainStep<DB, R2, R3>,
   s4: ChainStep<DB, R3, R4>,
 ): QueryFunction<DB, A, R4>;
+/** {@linkcode chain} with four steps after the first query. */
 export function chain<DB, A extends unknown[], R1, R2, R3, R4, R5>(
   first: QueryFunction<DB, A, R1>,
   s2: ChainStep<DB, R1, R2>,
@@ -90,6 +93,7 @@ export function chain<DB, A extends unknown[]>(
   };
 }
 
+/** Any query function, whatever its database, arguments and result (what {@linkcode parallel} takes). */
 // deno-lint-ignore no-explicit-any
 type AnyQueryFunction = QueryFunction<any, any[], unknown>;
 /** The database type of a query function. */

@@ -11,11 +11,14 @@ import { KyseraError } from "../core/mod.ts";
  * ```
  */
 export class TransactionRequiredError extends KyseraError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "TransactionRequiredError";
   /** The name of the query that was refused. */
   readonly query: string;
 
   /**
+   * Creates a {@linkcode TransactionRequiredError}.
+   *
    * @param query The name of the query function.
    */
   constructor(query: string) {

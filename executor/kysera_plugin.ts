@@ -82,7 +82,11 @@ export interface TableReference<C = unknown> {
 export class WriteExpression {
   /** The expression's operation node. */
   readonly node: OperationNode;
-  /** @param node The expression's operation node. */
+  /**
+   * Creates a {@linkcode WriteExpression}.
+   *
+   * @param node The expression's operation node.
+   */
   constructor(node: OperationNode) {
     this.node = node;
   }

@@ -26,6 +26,8 @@ export class PluginContext<T> {
   readonly #storage = new AsyncLocalStorage<T>();
 
   /**
+   * Creates a {@linkcode PluginContext}.
+   *
    * @param name A name for messages.
    */
   constructor(name: string) {

@@ -43,6 +43,7 @@ export interface PluginErrorDetails extends KyseraErrorOptions {
  */
 export class PluginError extends KyseraError {
   static override readonly kind: string = "PluginError";
+  /** The name of this class in the recorded class chain. */
   /** The plugin's name. */
   readonly plugin: string;
   /** The hook that threw. */
@@ -54,6 +55,8 @@ export class PluginError extends KyseraError {
 
   /**
    * @param details The plugin, hook, operation, table and cause.
+   * Creates a {@linkcode PluginError}.
+   *
    */
   constructor(details: PluginErrorDetails) {
     const where = details.operation === undefined
@@ -146,6 +149,7 @@ export interface PluginValidationDetails {
  */
 export class PluginValidationError extends KyseraError {
   static override readonly kind: string = "PluginValidationError";
+  /** The name of this class in the recorded class chain. */
   /** Why the list was rejected. */
   readonly reason: PluginValidationReason;
   /** The plugin whose declaration failed. */
@@ -157,6 +161,8 @@ export class PluginValidationError extends KyseraError {
 
   /**
    * @param details The reason and the plugins involved.
+   * Creates a {@linkcode PluginValidationError}.
+   *
    */
   constructor(details: PluginValidationDetails) {
     super(validationMessage(details), "PLUGIN_VALIDATION");
@@ -213,6 +219,7 @@ export function isPluginValidationError(value: unknown): value is PluginValidati
  */
 export class RawSqlRefusedError extends KyseraError {
   static override readonly kind: string = "RawSqlRefusedError";
+  /** The name of this class in the recorded class chain. */
   /** The refusing plugin. */
   readonly plugin: string;
   /** What kind of raw SQL was seen. */
@@ -220,6 +227,8 @@ export class RawSqlRefusedError extends KyseraError {
 
   /**
    * @param plugin The refusing plugin.
+   * Creates a {@linkcode RawSqlRefusedError}.
+   *
    * @param source What was seen: `"raw query"`, `"precompiled query"` or `"raw table source"`.
    */
   constructor(plugin: string, source: string) {
@@ -264,11 +273,14 @@ export function isRawSqlRefusedError(value: unknown): value is RawSqlRefusedErro
  */
 export class PluginLifecycleError extends KyseraError {
   static override readonly kind: string = "PluginLifecycleError";
+  /** The name of this class in the recorded class chain. */
   /** Every failure, in the order the hooks ran. */
   readonly errors: readonly Error[];
 
   /**
    * @param errors The failures, in the order the hooks ran.
+   * Creates a {@linkcode PluginLifecycleError}.
+   *
    */
   constructor(errors: readonly Error[]) {
     super(

@@ -28,6 +28,7 @@ export interface ValidationErrorDetails extends KyseraErrorOptions {
  * ```
  */
 export class ValidationError extends KyseraError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "ValidationError";
   /** Every issue the schema reported. */
   readonly issues: readonly StandardIssue[];
@@ -37,6 +38,8 @@ export class ValidationError extends KyseraError {
   readonly target: ValidationTarget;
 
   /**
+   * Creates a {@linkcode ValidationError}.
+   *
    * @param issues The schema's issues.
    * @param details The table and what was validated.
    */
@@ -89,11 +92,14 @@ export function isValidationError(value: unknown): value is ValidationError {
  * ```
  */
 export class InvalidWhereError extends KyseraError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "InvalidWhereError";
   /** The table of the repository. */
   readonly table: string;
 
   /**
+   * Creates an {@linkcode InvalidWhereError}.
+   *
    * @param table The table of the repository.
    * @param reason What is wrong, e.g. `unknown column 'emial'`.
    */

@@ -19,6 +19,7 @@ export type RLSOperation = "read" | "create" | "update" | "delete";
  * ```
  */
 export class RLSPolicyViolation extends KyseraError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "RLSPolicyViolation";
   /** The refused operation. */
   readonly operation: RLSOperation;
@@ -28,6 +29,8 @@ export class RLSPolicyViolation extends KyseraError {
   readonly reason: string;
 
   /**
+   * Creates a {@linkcode RLSPolicyViolation}.
+   *
    * @param operation The refused operation.
    * @param table The table.
    * @param reason Why, in words.
@@ -54,11 +57,16 @@ export class RLSPolicyViolation extends KyseraError {
  * ```
  */
 export class RLSContextError extends KyseraError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "RLSContextError";
   /** The table the query touched, if known. */
   readonly table: string | undefined;
 
-  /** @param table The table the query touched, if known. */
+  /**
+   * Creates a {@linkcode RLSContextError}.
+   *
+   * @param table The table the query touched, if known.
+   */
   constructor(table?: string) {
     super(
       `Cannot query ${table === undefined ? "tables under RLS" : `'${table}'`}: no RLS context; ` +
@@ -118,6 +126,7 @@ export function isRLSContextError(value: unknown): value is RLSContextError {
  * ```
  */
 export class NativeRLSError extends KyseraError {
+  /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "NativeRLSError";
   /** The connected role. */
   readonly role: string;
@@ -125,6 +134,8 @@ export class NativeRLSError extends KyseraError {
   readonly problems: readonly string[];
 
   /**
+   * Creates a {@linkcode NativeRLSError}.
+   *
    * @param role The connected role.
    * @param problems What is wrong.
    */
