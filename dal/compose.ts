@@ -95,7 +95,7 @@ export function chain<DB, A extends unknown[]>(
 
 /** Any query function, whatever its database, arguments and result (what {@linkcode parallel} takes). */
 // deno-lint-ignore no-explicit-any
-type AnyQueryFunction = QueryFunction<any, any[], unknown>;
+export type AnyQueryFunction = QueryFunction<any, any[], unknown>;
 /** The database type of a query function. */
 // deno-lint-ignore no-explicit-any
 export type QueryDatabase<F> = F extends QueryFunction<infer DB, any[], unknown> ? DB : never;

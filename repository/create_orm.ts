@@ -4,15 +4,18 @@ import type { ColumnOf, PrimaryKey, Repository, RepositoryConfig } from "./repos
 import { buildRepository } from "./_repository_impl.ts";
 import { withTransaction } from "../dal/mod.ts";
 
-type ExtensionOf<P> = P extends { extendRepository(repository: object): infer E } ? E : never;
-type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
-
 /**
  * The methods the plugins `P` add to every repository (`unknown` when none
  * does): the intersection of what their `extendRepository` returns.
  */
-export type RepositoryExtensions<P extends readonly KyseraPlugin[]> = [ExtensionOf<P[number]>] extends [never] ? unknown
-  : UnionToIntersection<ExtensionOf<P[number]>>;
+export type RepositoryExtensions<P extends readonly KyseraPlugin[]> =
+  // Written inline (no private helper types in the public API): `U` distributes over the plugins, each one's
+  // extension, then their intersection.
+  [P[number] extends infer U ? U extends { extendRepository(repository: object): infer E } ? E : never : never] extends
+    [never] ? unknown
+    : (P[number] extends infer U ? U extends { extendRepository(repository: object): infer E } ? (x: E) => void : never
+      : never) extends (x: infer I) => void ? I
+    : never;
 
 /** The default primary key: `"id"` when the table has such a column. */
 export type DefaultPrimaryKey<DB, T extends keyof DB> = Extract<"id", ColumnOf<DB, T>>;
