@@ -8,9 +8,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NotFoundError, isKyseraError } from "@kysera/kysera";
  *
- * console.log(isKyseraError(new NotFoundError("users"))); // true
+ * assert.ok(isKyseraError(new NotFoundError("users")));
  * ```
  *
  * @module

@@ -130,6 +130,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  *
  * @example Round-tripping a signed token
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createCursorCodec, isInvalidCursorError } from "@kysera/kysera/core";
  *
  * const codec = createCursorCodec({
@@ -137,11 +138,11 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  *   secret: "a secret of at least thirty-two bytes!",
  * });
  * const token = await codec.encode([new Date("2024-01-02T03:04:05.678Z"), 42]);
- * console.log(await codec.decode(token)); // [2024-01-02T03:04:05.678Z, 42]
+ * assert.deepEqual(await codec.decode(token), [new Date("2024-01-02T03:04:05.678Z"), 42]);
  *
  * const other = createCursorCodec({ columns: [{ name: "id", type: "number", nullable: false }] });
  * const forged = other.encodeSync([1]);
- * console.log(await codec.decode(forged).catch(isInvalidCursorError)); // true
+ * await assert.rejects(codec.decode(forged), isInvalidCursorError);
  * ```
  */
 export function createCursorCodec(options: CursorCodecOptions): CursorCodec {

@@ -26,6 +26,7 @@ const ADAPTER_NAMES: Record<string, DialectName> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { getDialect } from "@kysera/kysera/core";
@@ -34,7 +35,7 @@ const ADAPTER_NAMES: Record<string, DialectName> = {
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
  * });
- * console.log(getDialect(db)); // "sqlite"
+ * assert.equal(getDialect(db), "sqlite");
  * await db.destroy();
  * ```
  */
@@ -51,10 +52,11 @@ export function getDialect(db: Pick<Kysely<never>, "getExecutor">): DialectName 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PostgresAdapter } from "kysely";
  * import { dialectOfAdapter } from "@kysera/kysera/core";
  *
- * console.log(dialectOfAdapter(new PostgresAdapter())); // "postgres"
+ * assert.equal(dialectOfAdapter(new PostgresAdapter()), "postgres");
  * ```
  */
 export function dialectOfAdapter(adapter: DialectAdapter): DialectName {

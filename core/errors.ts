@@ -281,8 +281,8 @@ abstract class TransientDatabaseError extends DatabaseError {
  *
  * @example
  * ```ts
- * import { SerializationError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { SerializationError } from "@kysera/kysera/core";
  *
  * assert.ok(new SerializationError("could not serialize", { dialect: "postgres" }).transient);
  * ```
@@ -291,9 +291,9 @@ export class SerializationError extends TransientDatabaseError {
   static override readonly kind: string = "SerializationError";
   /** The name of this class in the recorded class chain. */
   /**
-   * @param message The driver's message.
    * Creates a {@linkcode SerializationError}.
    *
+   * @param message The driver's message.
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -307,8 +307,8 @@ export class SerializationError extends TransientDatabaseError {
  *
  * @example
  * ```ts
- * import { DeadlockError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { DeadlockError } from "@kysera/kysera/core";
  *
  * assert.equal(new DeadlockError("deadlock detected", { dialect: "mysql" }).code, "DEADLOCK");
  * ```
@@ -317,9 +317,9 @@ export class DeadlockError extends TransientDatabaseError {
   static override readonly kind: string = "DeadlockError";
   /** The name of this class in the recorded class chain. */
   /**
-   * @param message The driver's message.
    * Creates a {@linkcode DeadlockError}.
    *
+   * @param message The driver's message.
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -333,8 +333,8 @@ export class DeadlockError extends TransientDatabaseError {
  *
  * @example
  * ```ts
- * import { LockTimeoutError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { LockTimeoutError } from "@kysera/kysera/core";
  *
  * assert.equal(new LockTimeoutError("database is locked", { dialect: "sqlite" }).code, "LOCK_TIMEOUT");
  * ```
@@ -343,9 +343,9 @@ export class LockTimeoutError extends TransientDatabaseError {
   static override readonly kind: string = "LockTimeoutError";
   /** The name of this class in the recorded class chain. */
   /**
-   * @param message The driver's message.
    * Creates a {@linkcode LockTimeoutError}.
    *
+   * @param message The driver's message.
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -360,8 +360,8 @@ export class LockTimeoutError extends TransientDatabaseError {
  *
  * @example
  * ```ts
- * import { QueryTimeoutError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { QueryTimeoutError } from "@kysera/kysera/core";
  *
  * assert.equal(new QueryTimeoutError("statement timeout", { dialect: "postgres" }).code, "QUERY_TIMEOUT");
  * ```
@@ -370,9 +370,9 @@ export class QueryTimeoutError extends DatabaseError {
   static override readonly kind: string = "QueryTimeoutError";
   /** The name of this class in the recorded class chain. */
   /**
-   * @param message The driver's message.
    * Creates a {@linkcode QueryTimeoutError}.
    *
+   * @param message The driver's message.
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -387,8 +387,8 @@ export class QueryTimeoutError extends DatabaseError {
  *
  * @example
  * ```ts
- * import { ConnectionError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { ConnectionError } from "@kysera/kysera/core";
  *
  * assert.equal(new ConnectionError("connect ECONNREFUSED", { dialect: "postgres", driverCode: "ECONNREFUSED" }).code, "CONNECTION_ERROR");
  * ```
@@ -397,9 +397,9 @@ export class ConnectionError extends DatabaseError {
   static override readonly kind: string = "ConnectionError";
   /** The name of this class in the recorded class chain. */
   /**
-   * @param message The driver's message.
    * Creates a {@linkcode ConnectionError}.
    *
+   * @param message The driver's message.
    * @param details The dialect and what the driver tells.
    */
   constructor(message: string, details: DatabaseErrorDetails) {
@@ -412,8 +412,8 @@ export class ConnectionError extends DatabaseError {
  *
  * @example
  * ```ts
- * import { NotFoundError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { NotFoundError } from "@kysera/kysera/core";
  *
  * const error = new NotFoundError("users", { id: 7 });
  * assert.equal(error.message, `Cannot find a row in 'users': current key is {"id":7}`);
@@ -428,9 +428,9 @@ export class NotFoundError extends KyseraError {
   readonly key: Readonly<Record<string, unknown>> | undefined;
 
   /**
-   * @param table The table that was searched.
    * Creates a {@linkcode NotFoundError}.
    *
+   * @param table The table that was searched.
    * @param key The key that was looked up.
    * @param options The cause, if any.
    */
@@ -466,8 +466,8 @@ export type InvalidCursorReason = "malformed" | "too-large" | "version" | "signa
  *
  * @example Rejecting a forged cursor
  * ```ts
- * import { InvalidCursorError, isInvalidCursorError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { InvalidCursorError, isInvalidCursorError } from "@kysera/kysera/core";
  *
  * const error = new InvalidCursorError("malformed", "Cannot decode the cursor: it is not base64url");
  * assert.ok(isInvalidCursorError(error));
@@ -482,9 +482,9 @@ export class InvalidCursorError extends KyseraError {
   readonly reason: InvalidCursorReason;
 
   /**
-   * @param reason Why the cursor was rejected.
    * Creates an {@linkcode InvalidCursorError}.
    *
+   * @param reason Why the cursor was rejected.
    * @param message What went wrong, without the token itself.
    * @param options The cause, if any.
    */
@@ -510,8 +510,8 @@ function safeJson(value: unknown): string {
  *
  * @example
  * ```ts
- * import { isKyseraError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { isKyseraError } from "@kysera/kysera/core";
  *
  * assert.equal(isKyseraError(new Error("x")), false);
  * ```
@@ -528,8 +528,8 @@ export function isKyseraError(value: unknown): value is KyseraError {
  *
  * @example
  * ```ts
- * import { isDatabaseError, DeadlockError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { isDatabaseError, DeadlockError } from "@kysera/kysera/core";
  *
  * assert.ok(isDatabaseError(new DeadlockError("x", { dialect: "mysql" })));
  * ```
@@ -546,8 +546,8 @@ export function isDatabaseError(value: unknown): value is DatabaseError {
  *
  * @example
  * ```ts
- * import { isUniqueConstraintError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { isUniqueConstraintError } from "@kysera/kysera/core";
  *
  * assert.equal(isUniqueConstraintError({ code: "UNIQUE_VIOLATION" }), false); // not a Kysera error
  * ```
@@ -564,8 +564,8 @@ export function isUniqueConstraintError(value: unknown): value is UniqueConstrai
  *
  * @example
  * ```ts
- * import { ForeignKeyError, isForeignKeyError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { ForeignKeyError, isForeignKeyError } from "@kysera/kysera/core";
  *
  * assert.ok(isForeignKeyError(new ForeignKeyError("x", { dialect: "sqlite" })));
  * ```
@@ -582,8 +582,8 @@ export function isForeignKeyError(value: unknown): value is ForeignKeyError {
  *
  * @example
  * ```ts
- * import { isNotNullError, NotNullError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { isNotNullError, NotNullError } from "@kysera/kysera/core";
  *
  * assert.ok(isNotNullError(new NotNullError("x", { dialect: "sqlite" })));
  * ```
@@ -600,8 +600,8 @@ export function isNotNullError(value: unknown): value is NotNullError {
  *
  * @example
  * ```ts
- * import { CheckConstraintError, isCheckConstraintError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { CheckConstraintError, isCheckConstraintError } from "@kysera/kysera/core";
  *
  * assert.ok(isCheckConstraintError(new CheckConstraintError("x", { dialect: "sqlite" })));
  * ```
@@ -618,8 +618,8 @@ export function isCheckConstraintError(value: unknown): value is CheckConstraint
  *
  * @example
  * ```ts
- * import { isSerializationError, SerializationError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { isSerializationError, SerializationError } from "@kysera/kysera/core";
  *
  * assert.ok(isSerializationError(new SerializationError("x", { dialect: "postgres" })));
  * ```
@@ -636,8 +636,8 @@ export function isSerializationError(value: unknown): value is SerializationErro
  *
  * @example
  * ```ts
- * import { DeadlockError, isDeadlockError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { DeadlockError, isDeadlockError } from "@kysera/kysera/core";
  *
  * assert.ok(isDeadlockError(new DeadlockError("x", { dialect: "postgres" })));
  * ```
@@ -654,8 +654,8 @@ export function isDeadlockError(value: unknown): value is DeadlockError {
  *
  * @example
  * ```ts
- * import { isLockTimeoutError, LockTimeoutError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { isLockTimeoutError, LockTimeoutError } from "@kysera/kysera/core";
  *
  * assert.ok(isLockTimeoutError(new LockTimeoutError("x", { dialect: "sqlite" })));
  * ```
@@ -672,8 +672,8 @@ export function isLockTimeoutError(value: unknown): value is LockTimeoutError {
  *
  * @example
  * ```ts
- * import { isQueryTimeoutError, QueryTimeoutError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { isQueryTimeoutError, QueryTimeoutError } from "@kysera/kysera/core";
  *
  * assert.ok(isQueryTimeoutError(new QueryTimeoutError("x", { dialect: "postgres" })));
  * ```
@@ -690,8 +690,8 @@ export function isQueryTimeoutError(value: unknown): value is QueryTimeoutError 
  *
  * @example
  * ```ts
- * import { ConnectionError, isConnectionError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { ConnectionError, isConnectionError } from "@kysera/kysera/core";
  *
  * assert.ok(isConnectionError(new ConnectionError("x", { dialect: "mysql" })));
  * ```
@@ -708,8 +708,8 @@ export function isConnectionError(value: unknown): value is ConnectionError {
  *
  * @example
  * ```ts
- * import { isNotFoundError, NotFoundError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { isNotFoundError, NotFoundError } from "@kysera/kysera/core";
  *
  * assert.ok(isNotFoundError(new NotFoundError("users")));
  * ```
@@ -726,8 +726,8 @@ export function isNotFoundError(value: unknown): value is NotFoundError {
  *
  * @example
  * ```ts
- * import { InvalidCursorError, isInvalidCursorError } from "@kysera/kysera/core";
  * import assert from "node:assert/strict";
+ * import { InvalidCursorError, isInvalidCursorError } from "@kysera/kysera/core";
  *
  * assert.ok(isInvalidCursorError(new InvalidCursorError("malformed", "x")));
  * ```

@@ -5,6 +5,7 @@
  *
  * @example Translating a driver error
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { getDialect, isNotNullError, parseDatabaseError } from "@kysera/kysera/core";
@@ -16,7 +17,7 @@
  * await db.schema.createTable("users").addColumn("email", "text", (c) => c.notNull()).execute();
  * const error = await db.insertInto("users").values({ email: null }).execute()
  *   .then(() => undefined, (raw) => parseDatabaseError(raw, getDialect(db)));
- * console.log(isNotNullError(error)); // true
+ * assert.ok(isNotNullError(error));
  * await db.destroy();
  * ```
  *

@@ -64,6 +64,7 @@ type AnyQuery = SelectQueryBuilder<any, any, any>;
  *
  * @example The second page of three rows, with the total
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { paginate } from "@kysera/kysera/core";
@@ -76,7 +77,10 @@ type AnyQuery = SelectQueryBuilder<any, any, any>;
  * await db.insertInto("users").values([1, 2, 3, 4, 5, 6, 7].map((id) => ({ id }))).execute();
  *
  * const page = await paginate(db.selectFrom("users").select("id").orderBy("id"), { page: 2, limit: 3, withTotal: true });
- * console.log(page.data, page.total, page.totalPages, page.hasNext); // [{ id: 4 }, { id: 5 }, { id: 6 }] 7 3 true
+ * assert.deepEqual(page.data.map((u) => u.id), [4, 5, 6]);
+ * assert.equal(page.total, 7);
+ * assert.equal(page.totalPages, 3);
+ * assert.equal(page.hasNext, true);
  * await db.destroy();
  * ```
  *

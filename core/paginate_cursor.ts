@@ -225,6 +225,7 @@ interface Seek {
  *
  * @example Newest posts first, two at a time
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { paginateCursor } from "@kysera/kysera/core";
@@ -240,9 +241,10 @@ interface Seek {
  * const query = db.selectFrom("posts").select(["id", "score"]);
  * const orderBy = [{ column: "score", direction: "desc", type: "number" }] as const;
  * const first = await paginateCursor(query, { db, orderBy, limit: 2 });
- * console.log(first.data); // [{ id: 2, score: 7 }, { id: 3, score: 5 }]
+ * assert.deepEqual(first.data.map((p) => p.id), [2, 3]);
  * const second = await paginateCursor(query, { db, orderBy, limit: 2, after: first.nextCursor! });
- * console.log(second.data, second.hasNext); // [{ id: 1, score: 5 }] false
+ * assert.deepEqual(second.data.map((p) => p.id), [1]);
+ * assert.equal(second.hasNext, false);
  * await db.destroy();
  * ```
  *

@@ -79,6 +79,7 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
  *
  * @example Turning a SQLite unique violation into a typed error
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { getDialect, isUniqueConstraintError, parseDatabaseError } from "@kysera/kysera/core";
@@ -89,14 +90,11 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
  * });
  * await db.schema.createTable("users").addColumn("email", "text", (c) => c.unique()).execute();
  * await db.insertInto("users").values({ email: "ada@example.com" }).execute();
- * try {
- *   await db.insertInto("users").values({ email: "ada@example.com" }).execute();
- * } catch (raw) {
- *   const error = parseDatabaseError(raw, getDialect(db));
- *   if (isUniqueConstraintError(error)) {
- *     console.log(error.table, error.columns); // "users" ["email"]
- *   }
- * }
+ * const error = await db.insertInto("users").values({ email: "ada@example.com" }).execute()
+ *   .then(() => undefined, (raw) => parseDatabaseError(raw, getDialect(db)));
+ * assert.ok(isUniqueConstraintError(error));
+ * assert.equal(error.table, "users");
+ * assert.deepEqual(error.columns, ["email"]);
  * await db.destroy();
  * ```
  */

@@ -33,6 +33,7 @@ export type DbInput<DB> = Kysely<DB> | Transaction<DB> | DbContext<DB>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { toContext } from "@kysera/kysera/dal";
@@ -41,7 +42,7 @@ export type DbInput<DB> = Kysely<DB> | Transaction<DB> | DbContext<DB>;
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
  * });
- * console.log(toContext(db).isTransaction); // false
+ * assert.equal(toContext(db).isTransaction, false);
  * await db.destroy();
  * ```
  */

@@ -21,6 +21,7 @@ export type QueryFunction<DB, A extends unknown[], R> = (db: DbInput<DB>, ...arg
  *
  * @example A reusable query
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createQuery, type DbContext } from "@kysera/kysera/dal";
@@ -37,7 +38,7 @@ export type QueryFunction<DB, A extends unknown[], R> = (db: DbInput<DB>, ...arg
  * const findByEmail = createQuery((ctx: DbContext<DB>, email: string) =>
  *   ctx.db.selectFrom("users").select("id").where("email", "=", email).executeTakeFirst()
  * );
- * console.log(await findByEmail(db, "ada@example.com")); // { id: 1 }
+ * assert.equal((await findByEmail(db, "ada@example.com"))?.id, 1);
  * await db.destroy();
  * ```
  */

@@ -5,9 +5,10 @@ import { KyseraError } from "../core/mod.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isTransactionRequiredError, TransactionRequiredError } from "@kysera/kysera/dal";
  *
- * console.log(isTransactionRequiredError(new TransactionRequiredError("transfer"))); // true
+ * assert.ok(isTransactionRequiredError(new TransactionRequiredError("transfer")));
  * ```
  */
 export class TransactionRequiredError extends KyseraError {
@@ -38,9 +39,10 @@ export class TransactionRequiredError extends KyseraError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isTransactionRequiredError } from "@kysera/kysera/dal";
  *
- * console.log(isTransactionRequiredError(new Error("x"))); // false
+ * assert.equal(isTransactionRequiredError(new Error("x")), false);
  * ```
  */
 export function isTransactionRequiredError(value: unknown): value is TransactionRequiredError {

@@ -34,6 +34,7 @@ let savepoints = 0;
  *
  * @example Nested work rolled back alone
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { withTransaction } from "@kysera/kysera/dal";
@@ -50,7 +51,8 @@ let savepoints = 0;
  *     throw new Error("inner failure");
  *   }).catch(() => {});
  * });
- * console.log(await db.selectFrom("log").select("msg").execute()); // [{ msg: "kept" }]
+ * const log = await db.selectFrom("log").select("msg").execute();
+ * assert.deepEqual(log.map((l) => l.msg), ["kept"]);
  * await db.destroy();
  * ```
  */

@@ -33,6 +33,7 @@ const FAMILIES = new WeakMap<object, Family>();
  *
  * @example A tenant scope on every query
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createExecutorSync } from "@kysera/kysera/executor";
@@ -46,8 +47,10 @@ const FAMILIES = new WeakMap<object, Family>();
  *   name: "tenant",
  *   scopeRows: (ref, eb) => ref.table === "posts" ? eb(ref.column("tenant_id"), "=", 1) : undefined,
  * }]);
- * console.log(executor.selectFrom("posts as p").select("p.id").compile().sql);
- * // select "p"."id" from "posts" as "p" where "p"."tenant_id" = ?
+ * assert.equal(
+ *   executor.selectFrom("posts as p").select("p.id").compile().sql,
+ *   'select "p"."id" from "posts" as "p" where "p"."tenant_id" = ?',
+ * );
  * await db.destroy();
  * ```
  */
@@ -86,6 +89,7 @@ function install<DB>(db: Kysely<DB>, ordered: readonly KyseraPlugin[]): KyseraEx
  *
  * @example Lifecycle hooks
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createExecutor, destroyExecutor } from "@kysera/kysera/executor";
@@ -94,12 +98,15 @@ function install<DB>(db: Kysely<DB>, ordered: readonly KyseraPlugin[]): KyseraEx
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
  * });
+ * const calls: string[] = [];
  * const executor = await createExecutor(db, [{
  *   name: "hello",
- *   onInit: () => console.log("init"),
- *   onDestroy: () => console.log("destroy"),
+ *   onInit: () => void calls.push("init"),
+ *   onDestroy: () => void calls.push("destroy"),
  * }]);
+ * assert.deepEqual(calls, ["init"]);
  * await destroyExecutor(executor); // also destroys the database connection
+ * assert.deepEqual(calls, ["init", "destroy"]);
  * ```
  */
 export async function createExecutor<DB>(
@@ -170,6 +177,7 @@ export async function destroyExecutor<DB>(executor: KyseraExecutor<DB>): Promise
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createExecutorSync, getRawDb } from "@kysera/kysera/executor";
@@ -178,7 +186,7 @@ export async function destroyExecutor<DB>(executor: KyseraExecutor<DB>): Promise
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
  * });
- * console.log(getRawDb(createExecutorSync(db, [])) === db); // true
+ * assert.ok(getRawDb(createExecutorSync(db, [])) === db);
  * await db.destroy();
  * ```
  */
@@ -195,6 +203,7 @@ export function getRawDb<DB>(executor: KyseraExecutor<DB>): Kysely<DB> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createExecutorSync, isKyseraExecutor } from "@kysera/kysera/executor";
@@ -203,7 +212,8 @@ export function getRawDb<DB>(executor: KyseraExecutor<DB>): Kysely<DB> {
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
  * });
- * console.log(isKyseraExecutor(db), isKyseraExecutor(createExecutorSync(db, []).withSchema("x"))); // false true
+ * assert.equal(isKyseraExecutor(db), false);
+ * assert.equal(isKyseraExecutor(createExecutorSync(db, []).withSchema("x")), true);
  * await db.destroy();
  * ```
  */
@@ -220,6 +230,7 @@ export function isKyseraExecutor(db: Pick<Kysely<never>, "getExecutor">): boolea
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createExecutorSync, getPlugins } from "@kysera/kysera/executor";
@@ -228,7 +239,7 @@ export function isKyseraExecutor(db: Pick<Kysely<never>, "getExecutor">): boolea
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
  * });
- * console.log(getPlugins(createExecutorSync(db, [{ name: "b" }, { name: "a" }])).map((p) => p.name)); // ["a", "b"]
+ * assert.deepEqual(getPlugins(createExecutorSync(db, [{ name: "b" }, { name: "a" }])).map((p) => p.name), ["a", "b"]);
  * await db.destroy();
  * ```
  */

@@ -273,13 +273,14 @@ export interface RawSqlInfo<C = unknown> {
  *
  * @example A tenant scope
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { KyseraPlugin } from "@kysera/kysera/executor";
  *
  * const tenantScope: KyseraPlugin = {
  *   name: "tenant",
  *   scopeRows: (ref, eb) => ref.table === "posts" ? eb(ref.column("tenant_id"), "=", 1) : undefined,
  * };
- * console.log(tenantScope.name); // "tenant"
+ * assert.equal(tenantScope.name, "tenant");
  * ```
  */
 export interface KyseraPlugin<C = unknown> {

@@ -14,6 +14,7 @@
  *
  * @example Scoping every reference to a table
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createExecutorSync, type KyseraPlugin } from "@kysera/kysera/executor";
@@ -31,8 +32,10 @@
  * const query = executor.selectFrom("posts as a")
  *   .where("a.id", "in", (eb) => eb.selectFrom("posts as b").select("b.id"))
  *   .select("a.author");
- * console.log(query.compile().sql);
- * // select "a"."author" from "posts" as "a" where ("a"."id" in (select "b"."id" from "posts" as "b" where "b"."tenant_id" = ?) and "a"."tenant_id" = ?)
+ * assert.equal(
+ *   query.compile().sql,
+ *   'select "a"."author" from "posts" as "a" where "a"."id" in (select "b"."id" from "posts" as "b" where "b"."tenant_id" = ?) and "a"."tenant_id" = ?',
+ * );
  * await db.destroy();
  * ```
  *

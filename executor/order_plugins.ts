@@ -13,6 +13,7 @@ import { PluginValidationError } from "./plugin_error.ts";
  *
  * @example Ordering plugins
  * ```ts
+ * import assert from "node:assert/strict";
  * import { orderPlugins } from "@kysera/kysera/executor";
  *
  * const order = orderPlugins([
@@ -20,7 +21,7 @@ import { PluginValidationError } from "./plugin_error.ts";
  *   { name: "timestamps", priority: 10 },
  *   { name: "tenant" },
  * ]).map((p) => p.name);
- * console.log(order); // ["timestamps", "tenant", "audit"]
+ * assert.deepEqual(order, ["timestamps", "tenant", "audit"]);
  * ```
  */
 export function orderPlugins<P extends KyseraPlugin>(plugins: readonly P[]): readonly P[] {

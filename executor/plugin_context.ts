@@ -13,11 +13,13 @@ import { AsyncLocalStorage } from "node:async_hooks";
  *
  * @example Running a call with a context value
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PluginContext } from "@kysera/kysera/executor";
  *
  * const tenant = new PluginContext<{ tenantId: number }>("tenant");
  * const seen = await tenant.run({ tenantId: 7 }, async () => tenant.get()?.tenantId);
- * console.log(seen, tenant.get()); // 7 undefined
+ * assert.equal(seen, 7);
+ * assert.equal(tenant.get(), undefined);
  * ```
  */
 export class PluginContext<T> {
@@ -68,6 +70,7 @@ const RAW_SQL = new PluginContext<true>("allowRawSql");
  *
  * @example Opting in to one raw statement
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, sql, SqliteDialect } from "kysely";
  * import { allowRawSql, createExecutorSync } from "@kysera/kysera/executor";
@@ -78,7 +81,7 @@ const RAW_SQL = new PluginContext<true>("allowRawSql");
  * });
  * const executor = createExecutorSync(db, [{ name: "strict", rawSql: "refuse" }]);
  * const result = await allowRawSql(() => sql<{ one: number }>`select 1 as one`.execute(executor));
- * console.log(result.rows[0]?.one); // 1
+ * assert.equal(result.rows[0]?.one, 1);
  * await db.destroy();
  * ```
  */
@@ -93,9 +96,11 @@ export function allowRawSql<R>(fn: () => R): R {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { allowRawSql, isRawSqlAllowed } from "@kysera/kysera/executor";
  *
- * console.log(isRawSqlAllowed(), allowRawSql(() => isRawSqlAllowed())); // false true
+ * assert.equal(isRawSqlAllowed(), false);
+ * assert.equal(allowRawSql(() => isRawSqlAllowed()), true);
  * ```
  */
 export function isRawSqlAllowed(): boolean {

@@ -34,11 +34,12 @@ export interface PluginErrorDetails extends KyseraErrorOptions {
  *
  * @example Reading a plugin error
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPluginError, PluginError } from "@kysera/kysera/executor";
  *
  * const error = new PluginError({ plugin: "tenant", hook: "interceptQuery", operation: "select", table: "users" });
- * console.log(isPluginError(error), error.message);
- * // true "Plugin 'tenant' failed in interceptQuery on select of 'users'"
+ * assert.ok(isPluginError(error));
+ * assert.equal(error.message, "Plugin 'tenant' failed in interceptQuery on select of 'users'");
  * ```
  */
 export class PluginError extends KyseraError {
@@ -54,9 +55,9 @@ export class PluginError extends KyseraError {
   readonly table: string | undefined;
 
   /**
-   * @param details The plugin, hook, operation, table and cause.
    * Creates a {@linkcode PluginError}.
    *
+   * @param details The plugin, hook, operation, table and cause.
    */
   constructor(details: PluginErrorDetails) {
     const where = details.operation === undefined
@@ -81,10 +82,11 @@ export class PluginError extends KyseraError {
  *
  * @example Wrapping a plugin's failure
  * ```ts
+ * import assert from "node:assert/strict";
  * import { wrapPluginError } from "@kysera/kysera/executor";
  *
  * const error = wrapPluginError(new Error("boom"), { plugin: "audit", hook: "onWrite" });
- * console.log(error.message); // "Plugin 'audit' failed in onWrite: boom"
+ * assert.equal(error.message, "Plugin 'audit' failed in onWrite: boom");
  * ```
  */
 export function wrapPluginError(error: unknown, details: Omit<PluginErrorDetails, "cause">): Error {
@@ -100,9 +102,10 @@ export function wrapPluginError(error: unknown, details: Omit<PluginErrorDetails
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPluginError } from "@kysera/kysera/executor";
  *
- * console.log(isPluginError(new Error("x"))); // false
+ * assert.equal(isPluginError(new Error("x")), false);
  * ```
  */
 export function isPluginError(value: unknown): value is PluginError {
@@ -131,6 +134,7 @@ export interface PluginValidationDetails {
  *
  * @example Telling the reasons apart
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createExecutorSync, isPluginValidationError } from "@kysera/kysera/executor";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { DatabaseSync } from "node:sqlite";
@@ -141,8 +145,11 @@ export interface PluginValidationDetails {
  * });
  * try {
  *   createExecutorSync(db, [{ name: "a", dependencies: ["b"] }, { name: "b", dependencies: ["a"] }]);
+ *   assert.fail("the cycle was not detected");
  * } catch (error) {
- *   if (isPluginValidationError(error)) console.log(error.reason, error.cycle); // "dependency-cycle" ["a", "b", "a"]
+ *   assert.ok(isPluginValidationError(error));
+ *   assert.equal(error.reason, "dependency-cycle");
+ *   assert.deepEqual(error.cycle, ["a", "b", "a"]);
  * }
  * await db.destroy();
  * ```
@@ -160,9 +167,9 @@ export class PluginValidationError extends KyseraError {
   readonly cycle: readonly string[] | undefined;
 
   /**
-   * @param details The reason and the plugins involved.
    * Creates a {@linkcode PluginValidationError}.
    *
+   * @param details The reason and the plugins involved.
    */
   constructor(details: PluginValidationDetails) {
     super(validationMessage(details), "PLUGIN_VALIDATION");
@@ -194,9 +201,10 @@ function validationMessage(d: PluginValidationDetails): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPluginValidationError, PluginValidationError } from "@kysera/kysera/executor";
  *
- * console.log(isPluginValidationError(new PluginValidationError({ reason: "duplicate-name", plugin: "a" }))); // true
+ * assert.ok(isPluginValidationError(new PluginValidationError({ reason: "duplicate-name", plugin: "a" })));
  * ```
  */
 export function isPluginValidationError(value: unknown): value is PluginValidationError {
@@ -211,10 +219,13 @@ export function isPluginValidationError(value: unknown): value is PluginValidati
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RawSqlRefusedError } from "@kysera/kysera/executor";
  *
- * console.log(new RawSqlRefusedError("rls", "raw query").message);
- * // "Cannot run raw SQL: plugin 'rls' cannot enforce itself on a raw query; wrap the call in allowRawSql() to opt in"
+ * assert.equal(
+ *   new RawSqlRefusedError("rls", "raw query").message,
+ *   "Cannot run raw SQL: plugin 'rls' cannot enforce itself on a raw query; wrap the call in allowRawSql() to opt in",
+ * );
  * ```
  */
 export class RawSqlRefusedError extends KyseraError {
@@ -226,9 +237,9 @@ export class RawSqlRefusedError extends KyseraError {
   readonly source: string;
 
   /**
-   * @param plugin The refusing plugin.
    * Creates a {@linkcode RawSqlRefusedError}.
    *
+   * @param plugin The refusing plugin.
    * @param source What was seen: `"raw query"`, `"precompiled query"` or `"raw table source"`.
    */
   constructor(plugin: string, source: string) {
@@ -249,9 +260,10 @@ export class RawSqlRefusedError extends KyseraError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isRawSqlRefusedError } from "@kysera/kysera/executor";
  *
- * console.log(isRawSqlRefusedError(new Error("x"))); // false
+ * assert.equal(isRawSqlRefusedError(new Error("x")), false);
  * ```
  */
 export function isRawSqlRefusedError(value: unknown): value is RawSqlRefusedError {
@@ -265,10 +277,11 @@ export function isRawSqlRefusedError(value: unknown): value is RawSqlRefusedErro
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PluginError, PluginLifecycleError } from "@kysera/kysera/executor";
  *
  * const error = new PluginLifecycleError([new PluginError({ plugin: "a", hook: "onDestroy" })]);
- * console.log(error.errors.length); // 1
+ * assert.equal(error.errors.length, 1);
  * ```
  */
 export class PluginLifecycleError extends KyseraError {
@@ -278,9 +291,9 @@ export class PluginLifecycleError extends KyseraError {
   readonly errors: readonly Error[];
 
   /**
-   * @param errors The failures, in the order the hooks ran.
    * Creates a {@linkcode PluginLifecycleError}.
    *
+   * @param errors The failures, in the order the hooks ran.
    */
   constructor(errors: readonly Error[]) {
     super(

@@ -16,10 +16,13 @@ import type { DialectName } from "../core/mod.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tableLookup } from "@kysera/kysera/executor";
  *
  * const listed = tableLookup(["posts", "Users"]);
- * console.log(listed("POSTS"), listed("users"), listed("tags")); // "posts" "Users" undefined
+ * assert.equal(listed("POSTS"), "posts");
+ * assert.equal(listed("users"), "Users");
+ * assert.equal(listed("tags"), undefined);
  * ```
  */
 export function tableLookup(names: Iterable<string>): (table: string) => string | undefined {
@@ -58,12 +61,16 @@ export interface TableCoverageOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tableCoverage } from "@kysera/kysera/executor";
  *
  * const covered = tableCoverage({ excludeTables: ["tags"] });
- * console.log(covered("posts"), covered("TAGS"), covered("TAGS", "postgres")); // "posts" undefined "TAGS"
+ * assert.equal(covered("posts"), "posts");
+ * assert.equal(covered("TAGS"), undefined);
+ * assert.equal(covered("TAGS", "postgres"), "TAGS");
  * const listed = tableCoverage({ tables: ["posts"] });
- * console.log(listed("POSTS"), listed("users")); // "posts" undefined
+ * assert.equal(listed("POSTS"), "posts");
+ * assert.equal(listed("users"), undefined);
  * ```
  */
 export function tableCoverage(

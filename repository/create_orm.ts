@@ -66,6 +66,7 @@ export interface Orm<DB, Ext = unknown> {
  *
  * @example A repository with an extension method
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { type Generated, Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";

@@ -20,11 +20,12 @@ export interface ValidationErrorDetails extends KyseraErrorOptions {
  *
  * @example Listing the issues
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidationError, ValidationError } from "@kysera/kysera/repository";
  *
  * const error = new ValidationError([{ message: "Invalid email", path: ["email"] }], { table: "users", target: "create" });
- * console.log(isValidationError(error), error.message);
- * // true "Cannot create a row in 'users': validation failed: email: Invalid email"
+ * assert.ok(isValidationError(error));
+ * assert.equal(error.message, "Cannot create a row in 'users': validation failed: email: Invalid email");
  * ```
  */
 export class ValidationError extends KyseraError {
@@ -70,9 +71,10 @@ function describeIssue(issue: StandardIssue): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidationError } from "@kysera/kysera/repository";
  *
- * console.log(isValidationError(new Error("x"))); // false
+ * assert.equal(isValidationError(new Error("x")), false);
  * ```
  */
 export function isValidationError(value: unknown): value is ValidationError {
@@ -86,9 +88,10 @@ export function isValidationError(value: unknown): value is ValidationError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InvalidWhereError } from "@kysera/kysera/repository";
  *
- * console.log(new InvalidWhereError("users", "unknown operator '$regex'").code); // "INVALID_WHERE"
+ * assert.equal(new InvalidWhereError("users", "unknown operator '$regex'").code, "INVALID_WHERE");
  * ```
  */
 export class InvalidWhereError extends KyseraError {
@@ -118,9 +121,10 @@ export class InvalidWhereError extends KyseraError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InvalidWhereError, isInvalidWhereError } from "@kysera/kysera/repository";
  *
- * console.log(isInvalidWhereError(new InvalidWhereError("users", "unknown column 'x'"))); // true
+ * assert.ok(isInvalidWhereError(new InvalidWhereError("users", "unknown column 'x'")));
  * ```
  */
 export function isInvalidWhereError(value: unknown): value is InvalidWhereError {
@@ -136,11 +140,15 @@ export function isInvalidWhereError(value: unknown): value is InvalidWhereError 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isUnfilteredWriteError, UnfilteredWriteError } from "@kysera/kysera/repository";
  *
  * const error = new UnfilteredWriteError("users", "delete");
- * console.log(isUnfilteredWriteError(error), error.message);
- * // true "Cannot delete rows in 'users': the where clause sets no condition (call deleteAll() to delete every row)"
+ * assert.ok(isUnfilteredWriteError(error));
+ * assert.equal(
+ *   error.message,
+ *   "Cannot delete rows in 'users': the where clause sets no condition (call deleteAll() to delete every row)",
+ * );
  * ```
  */
 export class UnfilteredWriteError extends KyseraError {
@@ -176,9 +184,10 @@ export class UnfilteredWriteError extends KyseraError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isUnfilteredWriteError } from "@kysera/kysera/repository";
  *
- * console.log(isUnfilteredWriteError(new Error("x"))); // false
+ * assert.equal(isUnfilteredWriteError(new Error("x")), false);
  * ```
  */
 export function isUnfilteredWriteError(value: unknown): value is UnfilteredWriteError {

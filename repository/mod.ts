@@ -9,6 +9,7 @@
  *
  * @example CRUD with validation
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { type Generated, Kysely, SqliteDialect } from "kysely";
  * import { z } from "zod";
@@ -27,7 +28,8 @@
  *   schemas: { create: z.object({ email: z.email() }) },
  * });
  * const error = await users.create({ email: "nope" }).catch((e) => e);
- * console.log(isValidationError(error), await users.count()); // true 0
+ * assert.ok(isValidationError(error));
+ * assert.equal(await users.count(), 0); // nothing written
  * await db.destroy();
  * ```
  *

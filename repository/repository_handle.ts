@@ -15,6 +15,7 @@ import type { Expression, ExpressionBuilder, Kysely, SqlBool } from "kysely";
  *
  * @example A plugin method that reads through the handle
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { KyseraPlugin } from "@kysera/kysera/executor";
  * import type { RepositoryHandle } from "@kysera/kysera/repository";
  *
@@ -28,7 +29,7 @@ import type { Expression, ExpressionBuilder, Kysely, SqlBool } from "kysely";
  *     };
  *   },
  * } satisfies KyseraPlugin;
- * console.log(describe.name); // "describe"
+ * assert.equal(describe.name, "describe");
  * ```
  */
 // deno-lint-ignore no-explicit-any

@@ -8,12 +8,13 @@
  *
  * @example Validating through any Standard Schema
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { StandardSchemaV1 } from "@kysera/kysera/repository";
  * import { z } from "zod";
  *
  * const schema: StandardSchemaV1<unknown, { email: string }> = z.object({ email: z.email() });
  * const result = await schema["~standard"].validate({ email: "nope" });
- * console.log(result.issues !== undefined); // true
+ * assert.ok(result.issues !== undefined);
  * ```
  */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {

@@ -18,10 +18,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ColumnFilter } from "@kysera/kysera/repository";
  *
  * const adults: ColumnFilter<number> = { $gte: 18, $lt: 65 };
- * console.log(Object.keys(adults)); // ["$gte", "$lt"]
+ * assert.deepEqual(Object.keys(adults), ["$gte", "$lt"]);
  * ```
  */
 export type ColumnFilter<V> = ComparisonFilter<V> & ([V] extends [string] ? TextFilter : unknown);
@@ -88,6 +89,7 @@ export interface WhereLogic<R> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Where } from "@kysera/kysera/repository";
  *
  * interface User { id: number; email: string; age: number | null }
@@ -96,7 +98,8 @@ export interface WhereLogic<R> {
  *   // @ts-expect-error: no such column
  *   emial: "x",
  * };
- * console.log(Object.keys(where), wrong); // ["email", "$or"] { emial: "x" }
+ * assert.deepEqual(Object.keys(where), ["email", "$or"]);
+ * assert.deepEqual(Object.keys(wrong), ["emial"]); // compiles only with the @ts-expect-error
  * ```
  */
 export type Where<R> =
