@@ -69,7 +69,8 @@ async function* walk(path: string): AsyncGenerator<string> {
 
 const own = await ownNames();
 const lint = await run(["doc", "--lint", ...entries]);
-const text = (lint.stdout + lint.stderr).replace(/\x1b\[[0-9;]*m/g, "");
+// NO_COLOR is set; strip any colour code that slips through anyway.
+const text = (lint.stdout + lint.stderr).replaceAll(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "");
 // Each diagnostic starts with "error[rule]: message" and runs to the next one.
 const diagnostics = text.split(/\n(?=error\[)/).map((block) => block.trim()).filter((block) =>
   block.startsWith("error[")
