@@ -86,14 +86,16 @@ function freeze(context: RLSContext): RLSContext {
  *
  * @example Running a request as a tenant's user
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rlsContext } from "@kysera/kysera/rls";
  *
  * const tenant = await rlsContext.runAsync(
  *   { auth: { userId: 1, tenantId: 7, roles: ["user"] } },
  *   async () => rlsContext.getTenantId(),
  * );
- * console.log(tenant, rlsContext.hasContext()); // 7 false
- * console.log(await rlsContext.asSystemAsync(async () => rlsContext.isSystem())); // true
+ * assert.equal(tenant, 7);
+ * assert.equal(rlsContext.hasContext(), false);
+ * assert.ok(await rlsContext.asSystemAsync(async () => rlsContext.isSystem()));
  * ```
  */
 export const rlsContext: RLSContextApi = Object.freeze({

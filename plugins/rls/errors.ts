@@ -12,10 +12,11 @@ export type RLSOperation = "read" | "create" | "update" | "delete";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RLSPolicyViolation } from "@kysera/kysera/rls";
  *
  * const error = new RLSPolicyViolation("create", "posts", "'tenant_id' must be 1");
- * console.log(error.message); // "Cannot create rows in 'posts': 'tenant_id' must be 1"
+ * assert.equal(error.message, "Cannot create rows in 'posts': 'tenant_id' must be 1");
  * ```
  */
 export class RLSPolicyViolation extends KyseraError {
@@ -50,10 +51,13 @@ export class RLSPolicyViolation extends KyseraError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RLSContextError } from "@kysera/kysera/rls";
  *
- * console.log(new RLSContextError("posts").message);
- * // "Cannot query 'posts': no RLS context; run the call inside rlsContext.runAsync()"
+ * assert.equal(
+ *   new RLSContextError("posts").message,
+ *   "Cannot query 'posts': no RLS context; run the call inside rlsContext.runAsync()",
+ * );
  * ```
  */
 export class RLSContextError extends KyseraError {
@@ -85,9 +89,10 @@ export class RLSContextError extends KyseraError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isRLSPolicyViolation } from "@kysera/kysera/rls";
  *
- * console.log(isRLSPolicyViolation(new Error("x"))); // false
+ * assert.equal(isRLSPolicyViolation(new Error("x")), false);
  * ```
  */
 export function isRLSPolicyViolation(value: unknown): value is RLSPolicyViolation {
@@ -102,9 +107,10 @@ export function isRLSPolicyViolation(value: unknown): value is RLSPolicyViolatio
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isRLSContextError, RLSContextError } from "@kysera/kysera/rls";
  *
- * console.log(isRLSContextError(new RLSContextError())); // true
+ * assert.ok(isRLSContextError(new RLSContextError()));
  * ```
  */
 export function isRLSContextError(value: unknown): value is RLSContextError {
@@ -119,10 +125,13 @@ export function isRLSContextError(value: unknown): value is RLSContextError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NativeRLSError } from "@kysera/kysera/rls";
  *
- * console.log(new NativeRLSError("app", ["Role 'app' has BYPASSRLS: native policies do not apply to it"]).message);
- * // "Native row-level security does not bind role 'app': Role 'app' has BYPASSRLS: native policies do not apply to it"
+ * assert.equal(
+ *   new NativeRLSError("app", ["Role 'app' has BYPASSRLS: native policies do not apply to it"]).message,
+ *   "Native row-level security does not bind role 'app': Role 'app' has BYPASSRLS: native policies do not apply to it",
+ * );
  * ```
  */
 export class NativeRLSError extends KyseraError {
@@ -154,9 +163,10 @@ export class NativeRLSError extends KyseraError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isNativeRLSError } from "@kysera/kysera/rls";
  *
- * console.log(isNativeRLSError(new Error("x"))); // false
+ * assert.equal(isNativeRLSError(new Error("x")), false);
  * ```
  */
 export function isNativeRLSError(value: unknown): value is NativeRLSError {

@@ -25,6 +25,7 @@
  *
  * @example A tenant-isolated repository
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
@@ -42,9 +43,10 @@
  * const posts = createORM(db, [rls]).createRepository({ tableName: "posts", primaryKey: "id" });
  *
  * await rlsContext.runAsync({ auth: { userId: 1, tenantId: 1, roles: [] } }, async () => {
- *   console.log(await posts.count(), await posts.findById(2)); // 1 undefined
- *   console.log(await posts.canAccess("read", { id: 2, tenant_id: 2 })); // false
- *   console.log(await posts.withoutRLS(() => posts.count())); // 2
+ *   assert.equal(await posts.count(), 1);
+ *   assert.equal(await posts.findById(2), undefined); // another tenant's row
+ *   assert.equal(await posts.canAccess("read", { id: 2, tenant_id: 2 }), false);
+ *   assert.equal(await posts.withoutRLS(() => posts.count()), 2);
  * });
  * await db.destroy();
  * ```

@@ -160,15 +160,18 @@ function conditions(maps: readonly FilterMap[], types: Readonly<Record<string, s
  *
  * @example Native tenant policies
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineRLSSchema, filter, generateNativePolicies } from "@kysera/kysera/rls";
  *
  * const schema = defineRLSSchema<{ posts: { tenant_id: number } }>({
  *   posts: { policies: [filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }))] },
  * });
  * const ddl = generateNativePolicies(schema, { columnTypes: { tenant_id: "integer" } });
- * console.log(ddl[0]); // alter table "posts" enable row level security
- * console.log(ddl[6]);
- * // create policy "kysera_rls_select" on "posts" for select using ((("tenant_id" = nullif(current_setting('app.tenant_id', true), '')::integer)) or coalesce(current_setting('app.bypass', true), '') = 'on')
+ * assert.equal(ddl[0], 'alter table "posts" enable row level security');
+ * assert.equal(
+ *   ddl[6],
+ *   `create policy "kysera_rls_select" on "posts" for select using (("tenant_id" = nullif(current_setting('app.tenant_id', true), '')::integer) or coalesce(current_setting('app.bypass', true), '') = 'on')`,
+ * );
  * ```
  */
 export function generateNativePolicies<DB>(schema: RLSSchema<DB>, options: NativePolicyOptions = {}): string[] {
@@ -229,10 +232,15 @@ export function generateNativePolicies<DB>(schema: RLSSchema<DB>, options: Nativ
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nativeSettings } from "@kysera/kysera/rls";
  *
- * console.log(nativeSettings({ auth: { userId: 5, tenantId: 1, roles: ["user"] } }));
- * // { "app.user_id": "5", "app.tenant_id": "1", "app.roles": "user", "app.bypass": "" }
+ * assert.deepEqual(nativeSettings({ auth: { userId: 5, tenantId: 1, roles: ["user"] } }), {
+ *   "app.user_id": "5",
+ *   "app.tenant_id": "1",
+ *   "app.roles": "user",
+ *   "app.bypass": "",
+ * });
  * ```
  */
 export function nativeSettings(context: RLSContext, options: NativeContextOptions = {}): Record<string, string> {

@@ -286,6 +286,7 @@ interface TablePlan {
  *
  * @example Tenant isolation on every reference
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { type Generated, Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
@@ -304,8 +305,8 @@ interface TablePlan {
  *
  * await rlsContext.runAsync({ auth: { userId: 1, tenantId: 1, roles: [] } }, async () => {
  *   const query = executor.selectFrom("posts as p").select("p.title");
- *   console.log(query.compile().sql); // select "p"."title" from "posts" as "p" where "p"."tenant_id" = ?
- *   console.log(await query.execute()); // [{ title: "mine" }]
+ *   assert.equal(query.compile().sql, 'select "p"."title" from "posts" as "p" where "p"."tenant_id" = ?');
+ *   assert.deepEqual((await query.execute()).map((p) => p.title), ["mine"]);
  *   await executor.insertInto("posts").values({ id: 3, title: "new" }).execute(); // tenant_id filled: 1
  * });
  * await db.destroy();

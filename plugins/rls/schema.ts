@@ -40,7 +40,11 @@ export type PolicyCondition = (ctx: PolicyEvaluationContext) => boolean;
 
 /**
  * A filter's column map: a value means `=`, an array `IN`, `null` `IS NULL`,
- * `undefined` matches no row (fail closed).
+ * `undefined` matches no row (fail closed). Keys are the table's columns:
+ * inside `defineRLSSchema<DB>` a map naming a column the table lacks does
+ * not compile.
+ *
+ * @typeParam Row The table's row type.
  */
 export type FilterMap = Readonly<Record<string, unknown>>;
 
@@ -80,7 +84,12 @@ export interface TablePolicies {
   readonly defaultDeny?: boolean;
 }
 
-/** A whole schema's policies, table name to policies. */
+/**
+ * A whole schema's policies, table name to policies; each table's filters
+ * are typed by its columns.
+ *
+ * @typeParam DB The database type.
+ */
 export type RLSSchema<DB = Record<string, unknown>> = {
   readonly [T in keyof DB & string]?: TablePolicies;
 };
@@ -113,10 +122,12 @@ function operations<O extends string>(op: O | readonly O[], allowed: readonly st
  *
  * @example Only editors may update
  * ```ts
+ * import assert from "node:assert/strict";
  * import { allow } from "@kysera/kysera/rls";
  *
  * const policy = allow("update", (ctx) => ctx.auth.roles.includes("editor"));
- * console.log(policy.type, policy.operations); // "allow" ["update"]
+ * assert.equal(policy.type, "allow");
+ * assert.deepEqual(policy.operations, ["update"]);
  * ```
  */
 export function allow(op: PolicyOperation | readonly PolicyOperation[], condition: PolicyCondition): Policy {
@@ -138,9 +149,10 @@ export function allow(op: PolicyOperation | readonly PolicyOperation[], conditio
  *
  * @example Nobody deletes audit rows
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deny } from "@kysera/kysera/rls";
  *
- * console.log(deny("delete").type); // "deny"
+ * assert.equal(deny("delete").type, "deny");
  * ```
  */
 export function deny(op: PolicyOperation | readonly PolicyOperation[], condition?: PolicyCondition): Policy {
@@ -165,17 +177,25 @@ export function deny(op: PolicyOperation | readonly PolicyOperation[], condition
  * parameter count. Expression filters cannot check written values (use
  * `validate`) and have no native PostgreSQL equivalent.
  *
- * @param op `'read'` or `'all'`.
+ * Written inside `defineRLSSchema<DB>({ posts: { policies: [...] } })`, the
+ * map's keys (and `ctx.column`'s argument) are checked against the table's
+ * columns: `{ tenantId: ... }` on a table with `tenant_id` does not compile.
+ * A filter declared on its own takes the row type: `filter<DB["posts"]>(...)`.
+ *
+ * @typeParam Row The table's row type (inferred inside `defineRLSSchema`).
+ * @param op `'read'` or `'all'`, or a list of them (as `allow`/`deny`/`validate` take).
  * @param fn The column map or expression function.
  * @returns The policy.
  * @throws {TypeError} For another operation.
  *
  * @example A tenant filter
  * ```ts
+ * import assert from "node:assert/strict";
  * import { filter } from "@kysera/kysera/rls";
  *
  * const tenant = filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }));
- * console.log(tenant.type, tenant.operations); // "filter" ["all"]
+ * assert.equal(tenant.type, "filter");
+ * assert.deepEqual(tenant.operations, ["all"]);
  * ```
  */
 export function filter(op: "read" | "all", fn: FilterMapFunction): Policy;
@@ -185,18 +205,19 @@ export function filter(op: "read" | "all", fn: FilterMapFunction): Policy;
  * annotate them (`AnyExpressionBuilder` from the executor,
  * `FilterExpressionContext`).
  *
- * @param op `'read'` or `'all'`.
+ * @param op `'read'` or `'all'`, or a list of them (as `allow`/`deny`/`validate` take).
  * @param fn `(eb, ctx) => predicate`.
  * @returns The policy.
  *
  * @example Own rows or public ones
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { AnyExpressionBuilder } from "@kysera/kysera/executor";
  * import { filter, type FilterExpressionContext } from "@kysera/kysera/rls";
  *
  * const own = filter("read", (eb: AnyExpressionBuilder, ctx: FilterExpressionContext) =>
  *   eb.or([eb(ctx.column("owner_id"), "=", ctx.auth.userId), eb(ctx.column("public"), "=", true)]));
- * console.log(own.type); // "filter"
+ * assert.equal(own.type, "filter");
  * ```
  */
 export function filter(op: "read" | "all", fn: FilterExpressionFunction): Policy;
@@ -215,17 +236,18 @@ export function filter(op: "read" | "all", fn: FilterMapFunction | FilterExpress
  * SET, as `ctx.data`; `false` refuses the write with `RLSPolicyViolation`
  * before anything is sent.
  *
- * @param op `'create'`, `'update'` or `'all'`.
+ * @param op `'create'`, `'update'` or `'all'`, or a list of them (as `allow`/`deny`/`filter` take).
  * @param check A function of the context and `ctx.data`.
  * @returns The policy.
  * @throws {TypeError} For another operation.
  *
  * @example Titles must not be empty
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validate } from "@kysera/kysera/rls";
  *
  * const titled = validate("all", (ctx) => ctx.data?.["title"] !== "");
- * console.log(titled.type); // "validate"
+ * assert.equal(titled.type, "validate");
  * ```
  */
 export function validate(op: "create" | "update" | "all", check: PolicyCondition): Policy {
@@ -247,6 +269,7 @@ export function validate(op: "create" | "update" | "all", check: PolicyCondition
  *
  * @example A multi-tenant schema
  * ```ts
+ * import assert from "node:assert/strict";
  * import { allow, defineRLSSchema, filter } from "@kysera/kysera/rls";
  *
  * interface DB { posts: { id: number; tenant_id: number; title: string } }
@@ -256,7 +279,7 @@ export function validate(op: "create" | "update" | "all", check: PolicyCondition
  *     defaultDeny: true,
  *   },
  * });
- * console.log(Object.keys(schema)); // ["posts"]
+ * assert.deepEqual(Object.keys(schema), ["posts"]);
  * ```
  */
 export function defineRLSSchema<DB>(schema: RLSSchema<DB>): RLSSchema<DB> {

@@ -1,5 +1,5 @@
 /**
- * Soft delete that never leaks: `softDeletePlugin()` hides rows whose
+ * Soft delete that never leaks: `softDeletePlugin({ tables })` hides rows whose
  * `deleted_at` is set from every query through a Kysera executor, wherever
  * the table appears (any alias, joins — outer joins keep their outer rows —,
  * subqueries, CTEs, unions, counts, `exists`, UPDATE and DELETE targets).
@@ -25,6 +25,7 @@
  *
  * @example Hiding deleted rows in a join
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
@@ -41,13 +42,16 @@
  * handle.exec("insert into users values (1, 'ada', null), (2, 'bob', '2026-01-01')");
  * handle.exec("insert into posts values (1, 1, 'a', null), (2, 2, 'b', null)");
  * const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: wrapSyncSqlite(handle) }) });
- * const executor = createExecutorSync(db, [softDeletePlugin()]);
+ * const executor = createExecutorSync(db, [softDeletePlugin<DB>({ tables: ["users", "posts"] })]);
  *
  * const query = executor.selectFrom("posts as p").leftJoin("users as u", "u.id", "p.user_id")
  *   .select(["p.title", "u.name"]).orderBy("p.title");
- * console.log(query.compile().sql);
- * // select "p"."title", "u"."name" from "posts" as "p" left join "users" as "u" on "u"."id" = "p"."user_id" and "u"."deleted_at" is null where "p"."deleted_at" is null order by "p"."title"
- * console.log(await query.execute()); // [{ title: "a", name: "ada" }, { title: "b", name: null }]
+ * assert.equal(
+ *   query.compile().sql,
+ *   'select "p"."title", "u"."name" from "posts" as "p" left join "users" as "u" on "u"."id" = "p"."user_id" and "u"."deleted_at" is null where "p"."deleted_at" is null order by "p"."title"',
+ * );
+ * const rows = await query.execute();
+ * assert.deepEqual(rows.map((r) => [r.title, r.name]), [["a", "ada"], ["b", null]]);
  * await db.destroy();
  * ```
  *

@@ -133,12 +133,23 @@ function defaultDeletedValue(now: Date, dialect: DialectName): unknown {
  *
  * Raw SQL (`sql\`...\`` run directly) is not filtered: no plugin can read it.
  *
+ * `tables` is required: a default that covered every table would break
+ * every table without the column (a lookup table, the audit log). Pass the
+ * database type to check the names as you type them
+ * (`softDeletePlugin<DB>({ tables: ["users"] })`), or let them be inferred
+ * (`softDeletePlugin({ tables: ["users"] })`): then the added repository
+ * methods compile only on repositories of those tables. `createExecutor`
+ * also checks the names against the database (see `tables`).
+ *
+ * @typeParam DB The database type, to check `tables` against its table names.
+ * @typeParam T The covered tables' names (inferred from `tables`).
  * @param options Columns, tables, clock and delete behaviour.
  * @returns The plugin, for `createExecutor` / `createORM`.
- * @throws {TypeError} When a table is both in `tables` and `excludeTables`.
+ * @throws {TypeError} When `tables` is missing or empty, or a table is both in `tables` and `excludeTables`.
  *
  * @example Soft-deleting through a repository
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
@@ -151,13 +162,15 @@ function defaultDeletedValue(now: Date, dialect: DialectName): unknown {
  * handle.exec("insert into users (email) values ('ada@example.com'), ('bob@example.com')");
  * const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: wrapSyncSqlite(handle) }) });
  *
- * const softDelete = softDeletePlugin({ clock: () => new Date("2026-01-01T00:00:00Z") });
+ * const softDelete = softDeletePlugin<DB>({ tables: ["users"], clock: () => new Date("2026-01-01T00:00:00Z") });
  * const orm = createORM(db, [softDelete]);
  * const users = orm.createRepository({ tableName: "users", primaryKey: "id" });
  *
  * await users.delete(2); // update "users" set "deleted_at" = ? where "id" = ? and "users"."deleted_at" is null
- * console.log(await users.count(), (await users.findDeleted()).map((u) => u["email"])); // 1 ["bob@example.com"]
- * console.log((await users.restore(2))["deleted_at"], await users.count()); // null 2
+ * assert.equal(await users.count(), 1);
+ * assert.deepEqual((await users.findDeleted()).map((u) => u["email"]), ["bob@example.com"]);
+ * assert.equal((await users.restore(2))["deleted_at"], null);
+ * assert.equal(await users.count(), 2);
  * await db.destroy();
  * ```
  */

@@ -43,6 +43,7 @@ function run<R>(mode: DeletedRowsMode, fn: () => R, options: DeletedRowsOptions)
  *
  * @example Reading deleted rows for one query
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
@@ -54,11 +55,12 @@ function run<R>(mode: DeletedRowsMode, fn: () => R, options: DeletedRowsOptions)
  * handle.exec("create table users (id integer primary key, deleted_at text)");
  * handle.exec("insert into users values (1, null), (2, '2026-01-01T00:00:00.000Z')");
  * const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: wrapSyncSqlite(handle) }) });
- * const executor = createExecutorSync(db, [softDeletePlugin()]);
+ * const executor = createExecutorSync(db, [softDeletePlugin<DB>({ tables: ["users"] })]);
  *
  * const live = await executor.selectFrom("users").select("id").execute();
  * const all = await withDeleted(() => executor.selectFrom("users").select("id").orderBy("id").execute());
- * console.log(live.length, all.length); // 1 2
+ * assert.equal(live.length, 1);
+ * assert.equal(all.length, 2);
  * await db.destroy();
  * ```
  */
@@ -79,6 +81,7 @@ export function withDeleted<R>(fn: () => R, options: DeletedRowsOptions = {}): R
  *
  * @example Listing the deleted posts of live users
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
@@ -95,12 +98,12 @@ export function withDeleted<R>(fn: () => R, options: DeletedRowsOptions = {}): R
  * handle.exec("insert into users values (1, 'ada', null), (2, 'bob', '2026-01-01')");
  * handle.exec("insert into posts values (1, 1, 'live', null), (2, 1, 'gone', '2026-01-02'), (3, 2, 'bobs', '2026-01-02')");
  * const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: wrapSyncSqlite(handle) }) });
- * const executor = createExecutorSync(db, [softDeletePlugin()]);
+ * const executor = createExecutorSync(db, [softDeletePlugin<DB>({ tables: ["users", "posts"] })]);
  *
  * const query = executor.selectFrom("posts as p").innerJoin("users as u", "u.id", "p.user_id")
  *   .select(["p.title", "u.name"]);
  * const rows = await onlyDeleted(() => query.execute(), { tables: ["posts"] });
- * console.log(rows); // [{ title: "gone", name: "ada" }]
+ * assert.deepEqual(rows.map((r) => [r.title, r.name]), [["gone", "ada"]]);
  * await db.destroy();
  * ```
  */

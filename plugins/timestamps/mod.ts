@@ -10,6 +10,7 @@
  *
  * @example Repository timestamps with a zod schema that does not declare them
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { type Generated, Kysely, SqliteDialect } from "kysely";
  * import { z } from "zod";
@@ -27,18 +28,18 @@
  *   .addColumn("email", "text").addColumn("created_at", "text").addColumn("updated_at", "text").execute();
  *
  * let now = new Date("2024-05-01T12:00:00.000Z");
- * const orm = createORM(db, [timestampsPlugin({ clock: () => now })]);
+ * const orm = createORM(db, [timestampsPlugin<DB>({ tables: ["users"], clock: () => now })]);
  * const users = orm.createRepository({
  *   tableName: "users",
  *   primaryKey: "id",
  *   schemas: { create: z.object({ email: z.string() }) },
  * });
  * const ada = await users.create({ email: "ada@example.com" });
- * console.log(ada.created_at); // "2024-05-01T12:00:00.000Z"
+ * assert.equal(ada.created_at, "2024-05-01T12:00:00.000Z");
  * now = new Date("2024-05-03T00:00:00.000Z");
  * await users.touch(ada.id);
- * console.log((await users.findUpdatedSince(new Date("2024-05-02T00:00:00.000Z"))).map((u) => u.email));
- * // ["ada@example.com"]
+ * const updated = await users.findUpdatedSince(new Date("2024-05-02T00:00:00.000Z"));
+ * assert.deepEqual(updated.map((u) => u.email), ["ada@example.com"]);
  * await db.destroy();
  * ```
  *

@@ -22,11 +22,12 @@ import type { RepositoryHandle } from "../../repository/mod.ts";
  *
  * @example Epoch milliseconds in a bigint column
  * ```ts
+ * import assert from "node:assert/strict";
  * import { timestampsPlugin, type TimestampFormat } from "@kysera/kysera/timestamps";
  *
  * const format: TimestampFormat = "unix-ms";
- * const plugin = timestampsPlugin({ format });
- * console.log(plugin.toStored(new Date(1_000), "postgres")); // 1000
+ * const plugin = timestampsPlugin({ tables: ["events"], format });
+ * assert.equal(plugin.toStored(new Date(1_000), "postgres"), 1000);
  * ```
  */
 export type TimestampFormat = "auto" | "date" | "iso" | "unix" | "unix-ms";
@@ -39,10 +40,11 @@ export type TimestampFormat = "auto" | "date" | "iso" | "unix" | "unix-ms";
  *
  * @example An injected clock
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type TimestampClock, timestampsPlugin } from "@kysera/kysera/timestamps";
  *
  * const clock: TimestampClock = () => new Date("2024-05-01T12:00:00.000Z");
- * console.log(timestampsPlugin({ clock }).options.clock === clock); // true
+ * assert.ok(timestampsPlugin({ tables: ["posts"], clock }).options.clock === clock);
  * ```
  */
 export type TimestampClock = "app" | "database" | (() => Date);
@@ -52,11 +54,13 @@ export type TimestampClock = "app" | "database" | (() => Date);
  *
  * @example Custom columns on some tables
  * ```ts
+ * import assert from "node:assert/strict";
  * import { timestampsPlugin, type TimestampsOptions } from "@kysera/kysera/timestamps";
  *
  * const options: TimestampsOptions = { createdAt: "inserted", updatedAt: "modified", tables: ["posts"] };
  * const plugin = timestampsPlugin(options);
- * console.log(plugin.covers("posts"), plugin.covers("users")); // true false
+ * assert.equal(plugin.covers("posts"), true);
+ * assert.equal(plugin.covers("users"), false);
  * ```
  */
 export interface TimestampsOptions {
@@ -79,10 +83,11 @@ export interface TimestampsOptions {
  *
  * @example Reading the opt-out
  * ```ts
+ * import assert from "node:assert/strict";
  * import { timestampsPlugin } from "@kysera/kysera/timestamps";
  *
- * const plugin = timestampsPlugin();
- * console.log(plugin.withoutTimestamps(() => plugin.context.get()?.skip)); // true
+ * const plugin = timestampsPlugin({ tables: ["posts"] });
+ * assert.ok(plugin.withoutTimestamps(() => plugin.context.get()?.skip));
  * ```
  */
 export interface TimestampsContext {
@@ -98,6 +103,7 @@ export interface TimestampsContext {
  *
  * @example The methods on a repository
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
@@ -110,12 +116,13 @@ export interface TimestampsContext {
  * });
  * await db.schema.createTable("tags").addColumn("id", "integer", (c) => c.primaryKey()).addColumn("name", "text")
  *   .addColumn("created_at", "text").addColumn("updated_at", "text").execute();
- * const tags = createORM(db, [timestampsPlugin({ clock: () => new Date("2024-05-01T00:00:00.000Z") })])
+ * const tags = createORM(db, [timestampsPlugin<DB>({ tables: ["tags"], clock: () => new Date("2024-05-01T00:00:00.000Z") })])
  *   .createRepository({ tableName: "tags", primaryKey: "id" });
  * await tags.create({ id: 1, name: "a" });
  * const raw = await tags.createWithoutTimestamps({ id: 2, name: "b" });
  * await tags.touch(1);
- * console.log(raw.created_at, (await tags.findCreatedBetween(new Date(0), new Date())).map((t) => t.name)); // null ["a"]
+ * assert.equal(raw.created_at, null);
+ * assert.deepEqual((await tags.findCreatedBetween(new Date(0), new Date())).map((t) => t.name), ["a"]);
  * await db.destroy();
  * ```
  */
@@ -144,16 +151,18 @@ export interface TimestampsRepositoryMethods {
  *
  * @example Switching the plugin off for one call
  * ```ts
+ * import assert from "node:assert/strict";
  * import { timestampsPlugin, type TimestampsPlugin } from "@kysera/kysera/timestamps";
  *
- * const plugin: TimestampsPlugin = timestampsPlugin();
+ * const plugin: TimestampsPlugin = timestampsPlugin({ tables: ["t"] });
  * const change = plugin.withoutTimestamps(() =>
  *   plugin.onWrite({
  *     operation: "update", table: "t", schema: undefined, kind: "set", columns: [], rows: [{}],
  *     context: plugin.context.get(), dialect: "postgres",
  *   })
  * );
- * console.log(plugin.name, change); // "timestamps" undefined
+ * assert.equal(plugin.name, "timestamps");
+ * assert.equal(change, undefined);
  * ```
  */
 export interface TimestampsPlugin extends KyseraPlugin<TimestampsContext> {
@@ -259,10 +268,19 @@ interface RepositoryShape extends Partial<Pick<RepositoryHandle, "keyOf">> {
  *
  * @param options Columns, covered tables, clock and format.
  * @returns The plugin, for `createExecutor`/`createORM`.
- * @throws {TypeError} When both columns are `false`, or a column is empty.
+ * `tables` is required: a default that covered every table would break
+ * every table without the columns. `timestampsPlugin<DB>({ tables: [...] })`
+ * checks the names against the database type as you type them; without
+ * `<DB>` they are inferred, and the added repository methods then compile
+ * only on repositories of those tables.
+ *
+ * @typeParam DB The database type, to check `tables` against its table names.
+ * @typeParam T The covered tables' names (inferred from `tables`).
+ * @throws {TypeError} When `tables` is missing or empty, both columns are `false`, or a column is empty.
  *
  * @example Timestamps on a builder insert and update
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createExecutorSync } from "@kysera/kysera/executor";
@@ -277,15 +295,15 @@ interface RepositoryShape extends Partial<Pick<RepositoryHandle, "keyOf">> {
  *   .addColumn("body", "text").addColumn("created_at", "text").addColumn("updated_at", "text").execute();
  *
  * let now = new Date("2024-05-01T12:00:00.000Z");
- * const executor = createExecutorSync(db, [timestampsPlugin({ clock: () => now })]);
+ * const executor = createExecutorSync(db, [timestampsPlugin<DB>({ tables: ["notes"], clock: () => now })]);
  * const insert = executor.insertInto("notes").values({ id: 1, body: "hi" });
- * console.log(insert.compile().sql);
- * // insert into "notes" ("id", "body", "created_at", "updated_at") values (?, ?, ?, ?)
+ * assert.equal(insert.compile().sql, 'insert into "notes" ("id", "body", "created_at", "updated_at") values (?, ?, ?, ?)');
  * await insert.execute();
  * now = new Date("2024-05-02T08:00:00.000Z");
  * await executor.updateTable("notes").set({ body: "hello" }).where("id", "=", 1).execute();
- * console.log(await db.selectFrom("notes").select(["created_at", "updated_at"]).executeTakeFirst());
- * // { created_at: "2024-05-01T12:00:00.000Z", updated_at: "2024-05-02T08:00:00.000Z" }
+ * const note = await db.selectFrom("notes").select(["created_at", "updated_at"]).executeTakeFirstOrThrow();
+ * assert.equal(note.created_at, "2024-05-01T12:00:00.000Z");
+ * assert.equal(note.updated_at, "2024-05-02T08:00:00.000Z");
  * await db.destroy();
  * ```
  */
