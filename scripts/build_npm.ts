@@ -94,7 +94,7 @@ const packageJson = {
   name: "kysera",
   version: denoJson.version,
   description:
-    "Typed errors, keyset pagination, a plugin-aware executor, DAL and repositories on top of Kysely (Deno, Node, Bun)",
+    "Typed errors, keyset pagination, a plugin-aware executor, DAL and repositories on top of Kysely (Deno, Node, Bun). ESM only: import it, do not require it",
   license: "MIT",
   type: "module",
   sideEffects: false,
