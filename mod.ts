@@ -6,10 +6,15 @@
  * Opt-in parts live on their own subpaths: `@kysera/kysera/dialects` (SQLite
  * on `node:sqlite` and `bun:sqlite`).
  *
+ * Published as `@kysera/kysera` on JSR and as `kysera` on npm, with the same
+ * subpaths (`@kysera/kysera/executor` is `kysera/executor` from npm). The npm
+ * package is ESM only: load it with `import` (or `await import()` from
+ * CommonJS), not `require()`.
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { NotFoundError, isKyseraError } from "@kysera/kysera";
+ * import { NotFoundError, isKyseraError } from "@kysera/kysera"; // npm: "kysera"
  *
  * assert.ok(isKyseraError(new NotFoundError("users")));
  * ```

@@ -28,6 +28,7 @@ const ADAPTER_NAMES: Record<string, DialectName> = {
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
  * import { getDialect } from "@kysera/kysera/core";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";

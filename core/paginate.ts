@@ -66,9 +66,10 @@ type AnyQuery = SelectQueryBuilder<any, any, any>;
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { paginate } from "@kysera/kysera/core";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { paginate } from "@kysera/kysera/core"; // npm: "kysera/core"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * const db = new Kysely<{ users: { id: number } }>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),

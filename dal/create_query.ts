@@ -23,9 +23,10 @@ export type QueryFunction<DB, A extends unknown[], R> = (db: DbInput<DB>, ...arg
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createQuery, type DbContext } from "@kysera/kysera/dal";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createQuery, type DbContext } from "@kysera/kysera/dal"; // npm: "kysera/dal"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * interface DB { users: { id: number; email: string } }
  * const db = new Kysely<DB>({
@@ -59,7 +60,7 @@ export function createQuery<DB, A extends unknown[], R>(
  *
  * @example
  * ```ts
- * import { createTransactionalQuery, type DbContext } from "@kysera/kysera/dal";
+ * import { createTransactionalQuery, type DbContext } from "@kysera/kysera/dal"; // npm: "kysera/dal"
  *
  * interface DB { accounts: { id: number; balance: number } }
  * const transfer = createTransactionalQuery(async (ctx: DbContext<DB>, from: number, to: number, amount: number) => {

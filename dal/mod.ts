@@ -12,6 +12,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createQuery, type DbContext, withTransaction } from "@kysera/kysera/dal";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";

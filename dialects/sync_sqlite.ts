@@ -49,9 +49,11 @@ export interface SyncSqliteDatabaseLike {
  *
  * @example Kysely on node:sqlite
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * const db = new Kysely<{ person: { id: number; name: string } }>({
  *   dialect: new SqliteDialect({
@@ -63,7 +65,7 @@ export interface SyncSqliteDatabaseLike {
  *   .addColumn("name", "text").execute();
  * await db.insertInto("person").values({ id: 1, name: "Ada" }).execute();
  * const rows = await db.selectFrom("person").selectAll().execute();
- * // rows: [{ id: 1, name: "Ada" }]
+ * assert.deepEqual(rows.map((r) => ({ ...r })), [{ id: 1, name: "Ada" }]); // node:sqlite rows have a null prototype
  * await db.destroy();
  * ```
  */

@@ -35,9 +35,10 @@ const FAMILIES = new WeakMap<object, Family>();
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createExecutorSync } from "@kysera/kysera/executor";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * interface DB { posts: { id: number; tenant_id: number } }
  * const db = new Kysely<DB>({
@@ -91,9 +92,10 @@ function install<DB>(db: Kysely<DB>, ordered: readonly KyseraPlugin[]): KyseraEx
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createExecutor, destroyExecutor } from "@kysera/kysera/executor";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutor, destroyExecutor } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
@@ -142,9 +144,10 @@ export async function createExecutor<DB>(
  * @example
  * ```ts
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createExecutorSync, destroyExecutor } from "@kysera/kysera/executor";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync, destroyExecutor } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
@@ -179,9 +182,10 @@ export async function destroyExecutor<DB>(executor: KyseraExecutor<DB>): Promise
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createExecutorSync, getRawDb } from "@kysera/kysera/executor";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync, getRawDb } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
@@ -205,9 +209,10 @@ export function getRawDb<DB>(executor: KyseraExecutor<DB>): Kysely<DB> {
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createExecutorSync, isKyseraExecutor } from "@kysera/kysera/executor";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync, isKyseraExecutor } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
@@ -232,9 +237,10 @@ export function isKyseraExecutor(db: Pick<Kysely<never>, "getExecutor">): boolea
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createExecutorSync, getPlugins } from "@kysera/kysera/executor";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync, getPlugins } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * const db = new Kysely<Record<string, never>>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),

@@ -16,9 +16,10 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createExecutorSync, type KyseraPlugin } from "@kysera/kysera/executor";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createExecutorSync, type KyseraPlugin } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * interface DB { posts: { id: number; tenant_id: number; author: string } }
  * const db = new Kysely<DB>({

@@ -72,6 +72,7 @@ const RAW_SQL = new PluginContext<true>("allowRawSql");
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, sql, SqliteDialect } from "kysely";
  * import { allowRawSql, createExecutorSync } from "@kysera/kysera/executor";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";

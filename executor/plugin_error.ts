@@ -138,6 +138,7 @@ export interface PluginValidationDetails {
  * import { createExecutorSync, isPluginValidationError } from "@kysera/kysera/executor";
  * import { Kysely, SqliteDialect } from "kysely";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
  *
  * const db = new Kysely<Record<string, never>>({

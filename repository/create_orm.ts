@@ -68,10 +68,11 @@ export interface Orm<DB, Ext = unknown> {
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { type Generated, Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import type { KyseraPlugin } from "@kysera/kysera/executor";
- * import { createORM } from "@kysera/kysera/repository";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import type { KyseraPlugin } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { createORM } from "@kysera/kysera/repository"; // npm: "kysera/repository"
  *
  * interface DB { users: { id: Generated<number>; email: string } }
  * const db = new Kysely<DB>({

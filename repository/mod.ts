@@ -11,10 +11,11 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { type Generated, Kysely, SqliteDialect } from "kysely";
  * import { z } from "zod";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createORM, isValidationError } from "@kysera/kysera/repository";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createORM, isValidationError } from "@kysera/kysera/repository"; // npm: "kysera/repository"
  *
  * interface DB { users: { id: Generated<number>; email: string } }
  * const db = new Kysely<DB>({

@@ -27,10 +27,11 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createORM } from "@kysera/kysera/repository";
- * import { defineRLSSchema, filter, rlsContext, rlsPlugin } from "@kysera/kysera/rls";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createORM } from "@kysera/kysera/repository"; // npm: "kysera/repository"
+ * import { defineRLSSchema, filter, rlsContext, rlsPlugin } from "@kysera/kysera/rls"; // npm: "kysera/rls"
  *
  * interface DB { posts: { id: number; tenant_id: number; title: string } }
  * const handle = new DatabaseSync(":memory:");

@@ -288,10 +288,11 @@ interface TablePlan {
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { type Generated, Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createExecutorSync } from "@kysera/kysera/executor";
- * import { defineRLSSchema, filter, rlsContext, rlsPlugin } from "@kysera/kysera/rls";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createExecutorSync } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { defineRLSSchema, filter, rlsContext, rlsPlugin } from "@kysera/kysera/rls"; // npm: "kysera/rls"
  *
  * interface DB { posts: { id: number; tenant_id: Generated<number>; title: string } }
  * const handle = new DatabaseSync(":memory:");

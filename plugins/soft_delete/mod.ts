@@ -27,10 +27,11 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createExecutorSync } from "@kysera/kysera/executor";
- * import { softDeletePlugin } from "@kysera/kysera/soft-delete";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createExecutorSync } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { softDeletePlugin } from "@kysera/kysera/soft-delete"; // npm: "kysera/soft-delete"
  *
  * interface DB {
  *   users: { id: number; name: string; deleted_at: string | null };

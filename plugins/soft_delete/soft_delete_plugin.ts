@@ -53,12 +53,9 @@ export interface SoftDeleteOptions {
 export type SoftDeleteFindOptions = object;
 
 /**
- * The methods {@linkcode softDeletePlugin} adds to every repository of a
- * covered table. Keys are the repository's key values (a value, or an
- * object of the key columns for a composite key). Row types are not known
- * to a plugin: pass the row type (`findDeleted<User>()`) to narrow them.
- * On a repository of a table the plugin does not cover, each method throws
- * a `TypeError`.
+ * What a repository must be for a soft-delete method to be called on it: a
+ * repository of a covered table `T`, whose `findById` takes keys `K` and
+ * returns rows `O`.
  */
 export interface SoftDeleteRepositoryMethods {
   /**
@@ -151,10 +148,11 @@ function defaultDeletedValue(now: Date, dialect: DialectName): unknown {
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createORM } from "@kysera/kysera/repository";
- * import { softDeletePlugin } from "@kysera/kysera/soft-delete";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createORM } from "@kysera/kysera/repository"; // npm: "kysera/repository"
+ * import { softDeletePlugin } from "@kysera/kysera/soft-delete"; // npm: "kysera/soft-delete"
  *
  * interface DB { users: { id: number; email: string; deleted_at: string | null } }
  * const handle = new DatabaseSync(":memory:");

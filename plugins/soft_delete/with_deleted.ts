@@ -45,6 +45,7 @@ function run<R>(mode: DeletedRowsMode, fn: () => R, options: DeletedRowsOptions)
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
  * import { createExecutorSync } from "@kysera/kysera/executor";
@@ -83,6 +84,7 @@ export function withDeleted<R>(fn: () => R, options: DeletedRowsOptions = {}): R
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
  * import { createExecutorSync } from "@kysera/kysera/executor";

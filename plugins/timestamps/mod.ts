@@ -12,11 +12,12 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { type Generated, Kysely, SqliteDialect } from "kysely";
  * import { z } from "zod";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createORM } from "@kysera/kysera/repository";
- * import { timestampsPlugin } from "@kysera/kysera/timestamps";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createORM } from "@kysera/kysera/repository"; // npm: "kysera/repository"
+ * import { timestampsPlugin } from "@kysera/kysera/timestamps"; // npm: "kysera/timestamps"
  *
  * interface DB {
  *   users: { id: Generated<number>; email: string; created_at: string | null; updated_at: string | null };

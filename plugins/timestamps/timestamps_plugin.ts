@@ -23,7 +23,7 @@ import type { RepositoryHandle } from "../../repository/mod.ts";
  * @example Epoch milliseconds in a bigint column
  * ```ts
  * import assert from "node:assert/strict";
- * import { timestampsPlugin, type TimestampFormat } from "@kysera/kysera/timestamps";
+ * import { timestampsPlugin, type TimestampFormat } from "@kysera/kysera/timestamps"; // npm: "kysera/timestamps"
  *
  * const format: TimestampFormat = "unix-ms";
  * const plugin = timestampsPlugin({ tables: ["events"], format });
@@ -41,7 +41,7 @@ export type TimestampFormat = "auto" | "date" | "iso" | "unix" | "unix-ms";
  * @example An injected clock
  * ```ts
  * import assert from "node:assert/strict";
- * import { type TimestampClock, timestampsPlugin } from "@kysera/kysera/timestamps";
+ * import { type TimestampClock, timestampsPlugin } from "@kysera/kysera/timestamps"; // npm: "kysera/timestamps"
  *
  * const clock: TimestampClock = () => new Date("2024-05-01T12:00:00.000Z");
  * assert.ok(timestampsPlugin({ tables: ["posts"], clock }).options.clock === clock);
@@ -55,7 +55,7 @@ export type TimestampClock = "app" | "database" | (() => Date);
  * @example Custom columns on some tables
  * ```ts
  * import assert from "node:assert/strict";
- * import { timestampsPlugin, type TimestampsOptions } from "@kysera/kysera/timestamps";
+ * import { timestampsPlugin, type TimestampsOptions } from "@kysera/kysera/timestamps"; // npm: "kysera/timestamps"
  *
  * const options: TimestampsOptions = { createdAt: "inserted", updatedAt: "modified", tables: ["posts"] };
  * const plugin = timestampsPlugin(options);
@@ -84,7 +84,7 @@ export interface TimestampsOptions {
  * @example Reading the opt-out
  * ```ts
  * import assert from "node:assert/strict";
- * import { timestampsPlugin } from "@kysera/kysera/timestamps";
+ * import { timestampsPlugin } from "@kysera/kysera/timestamps"; // npm: "kysera/timestamps"
  *
  * const plugin = timestampsPlugin({ tables: ["posts"] });
  * assert.ok(plugin.withoutTimestamps(() => plugin.context.get()?.skip));
@@ -105,10 +105,11 @@ export interface TimestampsContext {
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createORM } from "@kysera/kysera/repository";
- * import { timestampsPlugin } from "@kysera/kysera/timestamps";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createORM } from "@kysera/kysera/repository"; // npm: "kysera/repository"
+ * import { timestampsPlugin } from "@kysera/kysera/timestamps"; // npm: "kysera/timestamps"
  *
  * interface DB { tags: { id: number; name: string; created_at: string | null; updated_at: string | null } }
  * const db = new Kysely<DB>({
@@ -152,7 +153,7 @@ export interface TimestampsRepositoryMethods {
  * @example Switching the plugin off for one call
  * ```ts
  * import assert from "node:assert/strict";
- * import { timestampsPlugin, type TimestampsPlugin } from "@kysera/kysera/timestamps";
+ * import { timestampsPlugin, type TimestampsPlugin } from "@kysera/kysera/timestamps"; // npm: "kysera/timestamps"
  *
  * const plugin: TimestampsPlugin = timestampsPlugin({ tables: ["t"] });
  * const change = plugin.withoutTimestamps(() =>
@@ -282,10 +283,11 @@ interface RepositoryShape extends Partial<Pick<RepositoryHandle, "keyOf">> {
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createExecutorSync } from "@kysera/kysera/executor";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { timestampsPlugin } from "@kysera/kysera/timestamps";
+ * import { createExecutorSync } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { timestampsPlugin } from "@kysera/kysera/timestamps"; // npm: "kysera/timestamps"
  *
  * interface DB { notes: { id: number; body: string; created_at: string | null; updated_at: string | null } }
  * const db = new Kysely<DB>({
