@@ -31,6 +31,65 @@ export interface KyseraErrorOptions {
 }
 
 /**
+ * The codes of Kysera's own errors, one per error class. `KyseraError.code`
+ * is typed by it, so a `switch` over codes is checked (a misspelt code fails
+ * to compile). A third-party subclass names its own code as the type
+ * argument: `class TenantError extends KyseraError<"TENANT_MISMATCH">`.
+ *
+ * @example Exhaustive handling of a code
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { KyseraErrorCode } from "@kysera/kysera/core";
+ *
+ * function status(code: KyseraErrorCode): number {
+ *   return code === "NOT_FOUND" ? 404 : code === "UNIQUE_VIOLATION" ? 409 : 500;
+ * }
+ * assert.equal(status("NOT_FOUND"), 404);
+ * ```
+ */
+export type KyseraErrorCode =
+  | "DATABASE_ERROR"
+  | "UNIQUE_VIOLATION"
+  | "FOREIGN_KEY_VIOLATION"
+  | "NOT_NULL_VIOLATION"
+  | "CHECK_VIOLATION"
+  | "SERIALIZATION_FAILURE"
+  | "DEADLOCK"
+  | "LOCK_TIMEOUT"
+  | "QUERY_TIMEOUT"
+  | "CONNECTION_ERROR"
+  | "NOT_FOUND"
+  | "INVALID_CURSOR"
+  | "PLUGIN_ERROR"
+  | "PLUGIN_VALIDATION"
+  | "PLUGIN_LIFECYCLE"
+  | "PLUGIN_SCHEMA"
+  | "RAW_SQL_REFUSED"
+  | "OUTSIDE_TRANSACTION"
+  | "TRANSACTION_REQUIRED"
+  | "VALIDATION_FAILED"
+  | "INVALID_WHERE"
+  | "UNFILTERED_WRITE"
+  | "RLS_POLICY_VIOLATION"
+  | "RLS_CONTEXT_MISSING"
+  | "RLS_NATIVE_UNSAFE"
+  | "UNAUDITABLE_WRITE"
+  | "AUDIT_RESTORE";
+
+/** The codes of {@linkcode DatabaseError} and its subclasses. */
+export type DatabaseErrorCode =
+  | "DATABASE_ERROR"
+  | "UNIQUE_VIOLATION"
+  | "FOREIGN_KEY_VIOLATION"
+  | "NOT_NULL_VIOLATION"
+  | "CHECK_VIOLATION"
+  | "SERIALIZATION_FAILURE"
+  | "DEADLOCK"
+  | "LOCK_TIMEOUT"
+  | "QUERY_TIMEOUT"
+  | "CONNECTION_ERROR";
+
+/**
  * The base class of every error Kysera throws on purpose. It sets `name`,
  * a stable machine-readable `code` and `cause`.
  *
@@ -51,11 +110,11 @@ export interface KyseraErrorOptions {
  * }
  * ```
  */
-export class KyseraError extends Error {
+export class KyseraError<Code extends string = KyseraErrorCode> extends Error {
   /** The name of this class in the recorded class chain. */
   static readonly kind: string = "KyseraError";
-  /** A stable machine-readable code, e.g. `"UNIQUE_VIOLATION"`. */
-  readonly code: string;
+  /** A stable machine-readable code, e.g. `"UNIQUE_VIOLATION"`; see {@linkcode KyseraErrorCode}. */
+  readonly code: Code;
 
   /**
    * Creates a {@linkcode KyseraError}.
@@ -64,7 +123,7 @@ export class KyseraError extends Error {
    * @param code A stable machine-readable code.
    * @param options The cause, if any.
    */
-  constructor(message: string, code: string, options: KyseraErrorOptions = {}) {
+  constructor(message: string, code: Code, options: KyseraErrorOptions = {}) {
     super(message, "cause" in options ? { cause: options.cause } : undefined);
     const kinds = kindsOf(new.target);
     Object.defineProperty(this, KINDS, { value: Object.freeze(kinds) });
@@ -114,7 +173,7 @@ export interface DatabaseErrorDetails extends KyseraErrorOptions {
  * assert.equal(error.driverCode, "42601");
  * ```
  */
-export class DatabaseError extends KyseraError {
+export class DatabaseError<Code extends DatabaseErrorCode = DatabaseErrorCode> extends KyseraError<Code> {
   /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "DatabaseError";
   /** The dialect whose driver raised the error. */
@@ -140,7 +199,7 @@ export class DatabaseError extends KyseraError {
    * @param details The dialect, the driver code and what the driver tells.
    * @param code The Kysera code.
    */
-  constructor(message: string, details: DatabaseErrorDetails, code = "DATABASE_ERROR") {
+  constructor(message: string, details: DatabaseErrorDetails, code: Code = "DATABASE_ERROR" as Code) {
     super(message, code, details);
     this.dialect = details.dialect;
     this.driverCode = details.driverCode;
@@ -164,7 +223,7 @@ export class DatabaseError extends KyseraError {
  * assert.deepEqual(error.columns, ["email"]);
  * ```
  */
-export class UniqueConstraintError extends DatabaseError {
+export class UniqueConstraintError extends DatabaseError<"UNIQUE_VIOLATION"> {
   /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "UniqueConstraintError";
   /**
@@ -190,7 +249,7 @@ export class UniqueConstraintError extends DatabaseError {
  * assert.equal(new ForeignKeyError("no such user", { dialect: "postgres" }).code, "FOREIGN_KEY_VIOLATION");
  * ```
  */
-export class ForeignKeyError extends DatabaseError {
+export class ForeignKeyError extends DatabaseError<"FOREIGN_KEY_VIOLATION"> {
   /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "ForeignKeyError";
   /**
@@ -215,7 +274,7 @@ export class ForeignKeyError extends DatabaseError {
  * assert.equal(new NotNullError("email is null", { dialect: "mysql", columns: ["email"] }).code, "NOT_NULL_VIOLATION");
  * ```
  */
-export class NotNullError extends DatabaseError {
+export class NotNullError extends DatabaseError<"NOT_NULL_VIOLATION"> {
   /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "NotNullError";
   /**
@@ -240,7 +299,7 @@ export class NotNullError extends DatabaseError {
  * assert.equal(new CheckConstraintError("age > 0", { dialect: "sqlite" }).code, "CHECK_VIOLATION");
  * ```
  */
-export class CheckConstraintError extends DatabaseError {
+export class CheckConstraintError extends DatabaseError<"CHECK_VIOLATION"> {
   /** The name of this class in the recorded class chain. */
   static override readonly kind: string = "CheckConstraintError";
   /**
@@ -270,7 +329,10 @@ export class CheckConstraintError extends DatabaseError {
  * assert.equal(error.transient, true);
  * ```
  */
-abstract class TransientDatabaseError extends DatabaseError {
+export abstract class TransientDatabaseError<
+  Code extends "SERIALIZATION_FAILURE" | "DEADLOCK" | "LOCK_TIMEOUT" = "SERIALIZATION_FAILURE" | "DEADLOCK" | "LOCK_TIMEOUT",
+> extends DatabaseError<Code> {
+  /** Always `true`: running the whole transaction again may succeed. */
   override readonly transient: boolean = true;
 }
 
@@ -287,9 +349,9 @@ abstract class TransientDatabaseError extends DatabaseError {
  * assert.ok(new SerializationError("could not serialize", { dialect: "postgres" }).transient);
  * ```
  */
-export class SerializationError extends TransientDatabaseError {
-  static override readonly kind: string = "SerializationError";
+export class SerializationError extends TransientDatabaseError<"SERIALIZATION_FAILURE"> {
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "SerializationError";
   /**
    * Creates a {@linkcode SerializationError}.
    *
@@ -313,9 +375,9 @@ export class SerializationError extends TransientDatabaseError {
  * assert.equal(new DeadlockError("deadlock detected", { dialect: "mysql" }).code, "DEADLOCK");
  * ```
  */
-export class DeadlockError extends TransientDatabaseError {
-  static override readonly kind: string = "DeadlockError";
+export class DeadlockError extends TransientDatabaseError<"DEADLOCK"> {
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "DeadlockError";
   /**
    * Creates a {@linkcode DeadlockError}.
    *
@@ -339,9 +401,9 @@ export class DeadlockError extends TransientDatabaseError {
  * assert.equal(new LockTimeoutError("database is locked", { dialect: "sqlite" }).code, "LOCK_TIMEOUT");
  * ```
  */
-export class LockTimeoutError extends TransientDatabaseError {
-  static override readonly kind: string = "LockTimeoutError";
+export class LockTimeoutError extends TransientDatabaseError<"LOCK_TIMEOUT"> {
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "LockTimeoutError";
   /**
    * Creates a {@linkcode LockTimeoutError}.
    *
@@ -366,9 +428,9 @@ export class LockTimeoutError extends TransientDatabaseError {
  * assert.equal(new QueryTimeoutError("statement timeout", { dialect: "postgres" }).code, "QUERY_TIMEOUT");
  * ```
  */
-export class QueryTimeoutError extends DatabaseError {
-  static override readonly kind: string = "QueryTimeoutError";
+export class QueryTimeoutError extends DatabaseError<"QUERY_TIMEOUT"> {
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "QueryTimeoutError";
   /**
    * Creates a {@linkcode QueryTimeoutError}.
    *
@@ -393,9 +455,9 @@ export class QueryTimeoutError extends DatabaseError {
  * assert.equal(new ConnectionError("connect ECONNREFUSED", { dialect: "postgres", driverCode: "ECONNREFUSED" }).code, "CONNECTION_ERROR");
  * ```
  */
-export class ConnectionError extends DatabaseError {
-  static override readonly kind: string = "ConnectionError";
+export class ConnectionError extends DatabaseError<"CONNECTION_ERROR"> {
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "ConnectionError";
   /**
    * Creates a {@linkcode ConnectionError}.
    *
@@ -419,9 +481,9 @@ export class ConnectionError extends DatabaseError {
  * assert.equal(error.message, `Cannot find a row in 'users': current key is {"id":7}`);
  * ```
  */
-export class NotFoundError extends KyseraError {
-  static override readonly kind: string = "NotFoundError";
+export class NotFoundError extends KyseraError<"NOT_FOUND"> {
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "NotFoundError";
   /** The table that was searched. */
   readonly table: string;
   /** The key that was looked up, if any. */
@@ -475,9 +537,9 @@ export type InvalidCursorReason = "malformed" | "too-large" | "version" | "signa
  * assert.equal(error.reason, "malformed");
  * ```
  */
-export class InvalidCursorError extends KyseraError {
-  static override readonly kind: string = "InvalidCursorError";
+export class InvalidCursorError extends KyseraError<"INVALID_CURSOR"> {
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "InvalidCursorError";
   /** Why the cursor was rejected. */
   readonly reason: InvalidCursorReason;
 

@@ -62,7 +62,7 @@ Deno.test("guards reject look-alikes that are not Kysera errors", () => {
 });
 
 Deno.test("a user subclass without its own kind keeps ordinary instanceof", () => {
-  class TenantMismatchError extends KyseraError {
+  class TenantMismatchError extends KyseraError<"TENANT_MISMATCH"> {
     constructor() {
       super("Tenant does not match", "TENANT_MISMATCH");
     }

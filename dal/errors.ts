@@ -24,7 +24,7 @@ export class TransactionRequiredError extends KyseraError {
    */
   constructor(query: string) {
     super(
-      `Cannot run '${query}' outside a transaction: call it inside withTransaction() or with a transaction`,
+      `Cannot run '${query}' outside a transaction: call it inside transaction() or with a transaction`,
       "TRANSACTION_REQUIRED",
     );
     this.query = query;

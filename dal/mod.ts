@@ -4,7 +4,7 @@
  * inside and outside transactions with every executor plugin applied once.
  *
  * - {@linkcode createQuery}, {@linkcode createTransactionalQuery}
- * - {@linkcode withTransaction}: transactions, and savepoints when nested
+ * - {@linkcode transaction}: transactions, and savepoints when nested
  * - {@linkcode compose}, {@linkcode chain}, {@linkcode parallel},
  *   {@linkcode conditional}, {@linkcode mapResult}
  *
@@ -14,8 +14,8 @@
  * import { DatabaseSync } from "node:sqlite";
  * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { createQuery, type DbContext, withTransaction } from "@kysera/kysera/dal";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { createQuery, type DbContext, transaction } from "@kysera/kysera/dal"; // npm: "kysera/dal"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * interface DB { notes: { body: string } }
  * const db = new Kysely<DB>({

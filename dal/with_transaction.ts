@@ -1,8 +1,8 @@
 import { type ControlledTransaction, type IsolationLevel, type Kysely, sql, type Transaction } from "kysely";
-import { allowRawSql } from "../executor/mod.ts";
+import { allowRawSql, inTransactionScope } from "../executor/mod.ts";
 import { type DbContext, type DbInput, toContext } from "./context.ts";
 
-/** Options of {@linkcode withTransaction}. */
+/** Options of {@linkcode transaction}. */
 export interface TransactionOptions {
   /** The isolation level of a new transaction. Not allowed on a nested call. */
   isolationLevel?: IsolationLevel;
@@ -25,6 +25,10 @@ let savepoints = 0;
  * - If rolling back fails too, the original error is the one thrown; the
  *   rollback failure is attached to it as `rollbackError` when the error
  *   object allows it.
+ * - On an executor, `fn` runs as the transaction's callback: a query it
+ *   sends through the executor itself instead of `ctx.db` (an unbound
+ *   repository, say) is refused with `OutsideTransactionError` (see the
+ *   executor's `outsideTransaction` option).
  *
  * @param db A Kysely instance, an executor, a transaction or a context.
  * @param fn The work, given a context whose `db` is the transaction.
@@ -38,16 +42,16 @@ let savepoints = 0;
  * import { DatabaseSync } from "node:sqlite";
  * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { withTransaction } from "@kysera/kysera/dal";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ * import { transaction } from "@kysera/kysera/dal"; // npm: "kysera/dal"
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
  *
  * const db = new Kysely<{ log: { msg: string } }>({
  *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
  * });
  * await db.schema.createTable("log").addColumn("msg", "text").execute();
- * await withTransaction(db, async (ctx) => {
+ * await transaction(db, async (ctx) => {
  *   await ctx.db.insertInto("log").values({ msg: "kept" }).execute();
- *   await withTransaction(ctx, async (inner) => {
+ *   await transaction(ctx, async (inner) => {
  *     await inner.db.insertInto("log").values({ msg: "undone" }).execute();
  *     throw new Error("inner failure");
  *   }).catch(() => {});
@@ -57,7 +61,7 @@ let savepoints = 0;
  * await db.destroy();
  * ```
  */
-export async function withTransaction<DB, R>(
+export async function transaction<DB, R>(
   db: DbInput<DB>,
   fn: (ctx: DbContext<DB>) => Promise<R>,
   options: TransactionOptions = {},
@@ -77,7 +81,7 @@ export async function withTransaction<DB, R>(
   const trx = await builder.execute();
   let result: R;
   try {
-    result = await fn({ db: trx, isTransaction: true });
+    result = await inTransactionScope(trx, () => fn({ db: trx, isTransaction: true }));
   } catch (error) {
     await trx.rollback().execute().catch((rollbackError) => attach(error, rollbackError));
     throw error;
@@ -90,10 +94,18 @@ async function inSavepoint<DB, R>(trx: Transaction<DB>, fn: (ctx: DbContext<DB>)
   const name = `kysera_sp_${++savepoints}`;
   if (isControlled(trx)) {
     // Kysely's own savepoints, on the controlled transaction's connection.
+/**
+ * The former name of {@linkcode transaction}.
+ *
+ * @deprecated Use {@linkcode transaction}: `withTransaction` runs a transaction, unlike
+ * `repo.withTransaction(trx)` / `orm.withTransaction(trx)`, which only bound to one (now `bind`).
+ */
+export const withTransaction: typeof transaction = transaction;
+
     const inner = await trx.savepoint(name).execute();
     let result: R;
     try {
-      result = await fn({ db: inner, isTransaction: true });
+      result = await inTransactionScope(inner, () => fn({ db: inner, isTransaction: true }));
     } catch (error) {
       await inner.rollbackToSavepoint(name).execute().catch((rollbackError) => attach(error, rollbackError));
       throw error;
@@ -108,7 +120,7 @@ async function inSavepoint<DB, R>(trx: Transaction<DB>, fn: (ctx: DbContext<DB>)
   await allowRawSql(() => sql`savepoint ${id}`.execute(trx));
   let result: R;
   try {
-    result = await fn({ db: trx, isTransaction: true });
+    result = await inTransactionScope(trx, () => fn({ db: trx, isTransaction: true }));
   } catch (error) {
     await allowRawSql(() => sql`rollback to savepoint ${id}`.execute(trx))
       .catch((rollbackError) => attach(error, rollbackError));

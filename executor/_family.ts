@@ -8,6 +8,7 @@ import type { KyseraPlugin } from "./kysera_plugin.ts";
 import { isRawSqlAllowed } from "./plugin_context.ts";
 import { RawSqlRefusedError } from "./plugin_error.ts";
 import { type DialectName, dialectOfAdapter } from "../core/mod.ts";
+import type { OutsideTransactionPolicy } from "./transaction_scope.ts";
 
 /** What every executor derived from one `createExecutor` call shares. */
 export class Family {
@@ -41,6 +42,10 @@ export class Family {
   #lastContexts: unknown[] | undefined;
   /** The plugins with a context. */
   readonly #contextual: readonly KyseraPlugin[];
+  /** What a query that bypasses a running transaction callback gets. */
+  readonly outsideTransaction: OutsideTransactionPolicy;
+  /** How many transaction callbacks of this family run now (the check is skipped at 0). */
+  openScopes = 0;
   /** The Kysely the executor was made from. */
   // deno-lint-ignore no-explicit-any
   readonly raw: Kysely<any>;
@@ -60,8 +65,9 @@ export class Family {
   }
 
   // deno-lint-ignore no-explicit-any
-  constructor(raw: Kysely<any>, plugins: readonly KyseraPlugin[]) {
+  constructor(raw: Kysely<any>, plugins: readonly KyseraPlugin[], outsideTransaction: OutsideTransactionPolicy = "throw") {
     this.raw = raw;
+    this.outsideTransaction = outsideTransaction;
     this.plugins = plugins;
     this.transformers = plugins.filter((p) => p.transformQuery !== undefined);
     this.resultTransformers = plugins.filter((p) => p.transformResult !== undefined);

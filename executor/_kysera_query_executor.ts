@@ -22,6 +22,7 @@ import { isWrite } from "./query_tree.ts";
 import { transformBuilt, transformStatement } from "./_statement_hooks.ts";
 import { deferred, HookRun } from "./_hook_run.ts";
 import type { Family } from "./_family.ts";
+import { checkOutside, enterScope } from "./_scope.ts";
 
 const PLUGIN_LISTS = new WeakMap<readonly KyselyPlugin[], Family>();
 
@@ -35,14 +36,17 @@ export function familyOfQueryExecutor(executor: QueryExecutor): Family | undefin
 export class KyseraQueryExecutor implements QueryExecutor {
   readonly #inner: QueryExecutor;
   readonly #family: Family;
+  /** Whether queries run on one given connection (a transaction's, a hook's), not on one from the pool. */
+  readonly #bound: boolean;
   #plugins: readonly KyselyPlugin[] | undefined;
 
-  constructor(inner: QueryExecutor, family: Family) {
+  constructor(inner: QueryExecutor, family: Family, bound = false) {
     this.#inner = inner;
     this.#family = family;
+    this.#bound = bound;
   }
 
-  readonly #rewrap = (inner: QueryExecutor): QueryExecutor => new KyseraQueryExecutor(inner, this.#family);
+  readonly #rewrap = (inner: QueryExecutor): QueryExecutor => new KyseraQueryExecutor(inner, this.#family, true);
 
   get family(): Family {
     return this.#family;
@@ -88,14 +92,38 @@ export class KyseraQueryExecutor implements QueryExecutor {
   }
 
   provideConnection<T>(consumer: (connection: DatabaseConnection) => Promise<T>): Promise<T> {
+    const f = this.#family;
+    // A bound executor's connection is the one its transaction (or hook) already holds.
+    if (this.#bound) {
+      if (f.tracking) return this.#inner.provideConnection((connection) => consumer(track(connection)));
+      return this.#inner.provideConnection(consumer);
+    }
+    if (f.openScopes > 0 && f.outsideTransaction !== "allow") {
+      try {
+        checkOutside(f);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    // Kysely runs `transaction().execute(fn)` and `connection().execute(fn)`
+    // callbacks inside the consumer: marked, so that a query the callback
+    // sends through this executor instead of the transaction is caught.
     // Kysely begins and ends transactions on the connections handed out
     // here: tracked, so hooks learn whether a transaction is open.
-    if (this.#family.tracking) return this.#inner.provideConnection((connection) => consumer(track(connection)));
-    return this.#inner.provideConnection(consumer);
+    return this.#inner.provideConnection((connection) =>
+      enterScope(f, () => consumer(f.tracking ? track(connection) : connection))
+    );
   }
 
   executeQuery<R>(compiledQuery: CompiledQuery<R>): Promise<QueryResult<R>> {
     const f = this.#family;
+    if (f.openScopes > 0 && !this.#bound && f.outsideTransaction !== "allow") {
+      try {
+        checkOutside(f);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     if (f.rawPolicies.length > 0) {
       try {
         f.checkCompiled(compiledQuery);
@@ -112,6 +140,7 @@ export class KyseraQueryExecutor implements QueryExecutor {
 
   async *stream<R>(compiledQuery: CompiledQuery<R>, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
     const f = this.#family;
+    if (f.openScopes > 0 && !this.#bound && f.outsideTransaction !== "allow") checkOutside(f);
     if (f.rawPolicies.length > 0) f.checkCompiled(compiledQuery);
     if (f.aroundQuery.length > 0) {
       yield* this.#hookedStream(compiledQuery, chunkSize);
@@ -123,24 +152,24 @@ export class KyseraQueryExecutor implements QueryExecutor {
   }
 
   withConnectionProvider(connectionProvider: ConnectionProvider): QueryExecutor {
-    return new KyseraQueryExecutor(this.#inner.withConnectionProvider(connectionProvider), this.#family);
+    return new KyseraQueryExecutor(this.#inner.withConnectionProvider(connectionProvider), this.#family, true);
   }
 
   withPlugin(plugin: KyselyPlugin): QueryExecutor {
-    return new KyseraQueryExecutor(this.#inner.withPlugin(plugin), this.#family);
+    return new KyseraQueryExecutor(this.#inner.withPlugin(plugin), this.#family, this.#bound);
   }
 
   withPlugins(plugins: readonly KyselyPlugin[]): QueryExecutor {
-    return new KyseraQueryExecutor(this.#inner.withPlugins(plugins), this.#family);
+    return new KyseraQueryExecutor(this.#inner.withPlugins(plugins), this.#family, this.#bound);
   }
 
   withPluginAtFront(plugin: KyselyPlugin): QueryExecutor {
-    return new KyseraQueryExecutor(this.#inner.withPluginAtFront(plugin), this.#family);
+    return new KyseraQueryExecutor(this.#inner.withPluginAtFront(plugin), this.#family, this.#bound);
   }
 
   /** Drops the user's Kysely plugins; Kysera's plugins belong to the executor and stay. */
   withoutPlugins(): QueryExecutor {
-    return new KyseraQueryExecutor(this.#inner.withoutPlugins(), this.#family);
+    return new KyseraQueryExecutor(this.#inner.withoutPlugins(), this.#family, this.#bound);
   }
 
   async #results<R>(result: QueryResult<R>, queryId: QueryId): Promise<QueryResult<R>> {

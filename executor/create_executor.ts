@@ -5,6 +5,21 @@ import { PluginLifecycleError, wrapPluginError } from "./plugin_error.ts";
 import { Family } from "./_family.ts";
 import { familyOfQueryExecutor, KyseraQueryExecutor } from "./_kysera_query_executor.ts";
 import { kyselyWithExecutor } from "./_kysely_internals.ts";
+import type { OutsideTransactionPolicy } from "./transaction_scope.ts";
+
+/** Options of {@linkcode createExecutor} and {@linkcode createExecutorSync}. */
+export interface ExecutorOptions {
+  /**
+   * What a query sent through the executor itself (or a repository or ORM
+   * not bound to the transaction) gets while a transaction callback of the
+   * executor runs (`executor.transaction().execute(fn)`, the DAL's
+   * `transaction()`, `repo.transaction()`, `orm.transaction()`): such a query
+   * would run outside the transaction. See {@linkcode OutsideTransactionPolicy}.
+   *
+   * @default {"throw"}
+   */
+  readonly outsideTransaction?: OutsideTransactionPolicy | undefined;
+}
 
 /**
  * A `Kysely<DB>` whose every query passes Kysera's plugins: the full Kysely
@@ -55,7 +70,11 @@ const FAMILIES = new WeakMap<object, Family>();
  * await db.destroy();
  * ```
  */
-export function createExecutorSync<DB>(db: Kysely<DB>, plugins: readonly KyseraPlugin[]): KyseraExecutor<DB> {
+export function createExecutorSync<DB>(
+  db: Kysely<DB>,
+  plugins: readonly KyseraPlugin[],
+  options: ExecutorOptions = {},
+): KyseraExecutor<DB> {
   const ordered = orderPlugins(plugins);
   const withInit = ordered.find((p) => p.onInit !== undefined);
   if (withInit !== undefined) {
@@ -63,14 +82,22 @@ export function createExecutorSync<DB>(db: Kysely<DB>, plugins: readonly KyseraP
       `Cannot create the executor synchronously: plugin '${withInit.name}' has an onInit hook; use createExecutor()`,
     );
   }
-  return install(db, ordered);
+  return install(db, ordered, options);
 }
 
-function install<DB>(db: Kysely<DB>, ordered: readonly KyseraPlugin[]): KyseraExecutor<DB> {
+function install<DB>(db: Kysely<DB>, ordered: readonly KyseraPlugin[], options: ExecutorOptions): KyseraExecutor<DB> {
   if (db.getExecutor() instanceof KyseraQueryExecutor) {
     throw new TypeError("Cannot create an executor over an executor: pass every plugin to one createExecutor() call");
   }
-  const family = new Family(db, ordered);
+  const policy = options.outsideTransaction ?? "throw";
+  if (policy !== "throw" && policy !== "warn" && policy !== "allow") {
+    throw new TypeError(
+      `Cannot create the executor: 'outsideTransaction' must be "throw", "warn" or "allow": current value is ${
+        String(policy)
+      }`,
+    );
+  }
+  const family = new Family(db, ordered, policy);
   const executor = kyselyWithExecutor(db, new KyseraQueryExecutor(db.getExecutor(), family));
   FAMILIES.set(executor, family);
   return executor;
@@ -116,7 +143,8 @@ export async function createExecutor<DB>(
   plugins: readonly KyseraPlugin[],
 ): Promise<KyseraExecutor<DB>> {
   const ordered = orderPlugins(plugins);
-  const executor = install(db, ordered);
+  options: ExecutorOptions = {},
+  const executor = install(db, ordered, options);
   const done: KyseraPlugin[] = [];
   for (const plugin of ordered) {
     try {

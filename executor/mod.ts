@@ -45,6 +45,7 @@
 export * from "./create_executor.ts";
 export * from "./order_plugins.ts";
 export * from "./plugin_context.ts";
+export * from "./transaction_scope.ts";
 export * from "./plugin_error.ts";
 export * from "./kysera_plugin.ts";
 export * from "./table_lookup.ts";

@@ -305,3 +305,136 @@ export class PluginLifecycleError extends KyseraError {
     this.errors = Object.freeze([...errors]);
   }
 }
+
+/** What a {@linkcode PluginSchemaError} found missing. */
+export type PluginSchemaProblem = "missing-table" | "missing-column";
+
+/** The facts of a {@linkcode PluginSchemaError}. */
+export interface PluginSchemaErrorDetails extends KyseraErrorOptions {
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** What is missing. */
+  readonly problem: PluginSchemaProblem;
+  /** The table the plugin names (or covers). */
+  readonly table: string;
+  /** The missing column, for `"missing-column"`. */
+  readonly column?: string | undefined;
+}
+
+/**
+ * A plugin's configuration does not match the database: a table it lists
+ * does not exist, or a table it covers lacks a column it needs (a soft-delete
+ * plugin over a table without `deleted_at`, say). Thrown by
+ * {@linkcode createExecutor} from a plugin's `verifySchema` hook, before any
+ * query runs; `createExecutorSync` cannot look and skips the check.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PluginSchemaError } from "@kysera/kysera/executor";
+ *
+ * const error = new PluginSchemaError({ plugin: "soft-delete", problem: "missing-table", table: "post" });
+ * assert.equal(error.code, "PLUGIN_SCHEMA");
+ * assert.equal(error.table, "post");
+ * ```
+ */
+export class PluginSchemaError extends KyseraError {
+  /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "PluginSchemaError";
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** What is missing. */
+  readonly problem: PluginSchemaProblem;
+  /** The table the plugin names (or covers). */
+  readonly table: string;
+  /** The missing column, for `"missing-column"`. */
+  readonly column: string | undefined;
+
+  /**
+   * Creates a {@linkcode PluginSchemaError}.
+   *
+   * @param details The plugin, what is missing, the table and the column.
+   */
+  constructor(details: PluginSchemaErrorDetails) {
+    super(
+      details.problem === "missing-table"
+        ? `Plugin '${details.plugin}' lists table '${details.table}', which does not exist in the database`
+        : `Plugin '${details.plugin}' covers table '${details.table}', which has no column '${details.column}': list only tables that have it (or exclude this one)`,
+      "PLUGIN_SCHEMA",
+      details,
+    );
+    this.plugin = details.plugin;
+    this.problem = details.problem;
+    this.table = details.table;
+    this.column = details.column;
+  }
+}
+
+/**
+ * Tells whether a value is a {@linkcode PluginSchemaError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` for a plugin schema error.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isPluginSchemaError } from "@kysera/kysera/executor";
+ *
+ * assert.equal(isPluginSchemaError(new Error("x")), false);
+ * ```
+ */
+export function isPluginSchemaError(value: unknown): value is PluginSchemaError {
+  return value instanceof PluginSchemaError;
+}
+
+/**
+ * A query was sent through an executor (or a repository or ORM that is not
+ * bound to the transaction) while a transaction callback of the same
+ * executor runs: it would run outside the transaction (on PostgreSQL and
+ * MySQL it commits on its own and survives a rollback; on SQLite it waits
+ * for ever for the transaction's connection). Use the transaction's
+ * handle: the `trx` the callback receives, `repo.bind(trx)` or
+ * `orm.bind(trx)`, or the `repo`/`orm` that `transaction(fn)` passes in.
+ * No SQL was sent. See the executor option `outsideTransaction` and
+ * `allowOutsideTransaction()`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OutsideTransactionError } from "@kysera/kysera/executor";
+ *
+ * assert.equal(new OutsideTransactionError().code, "OUTSIDE_TRANSACTION");
+ * ```
+ */
+export class OutsideTransactionError extends KyseraError<"OUTSIDE_TRANSACTION"> {
+  /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "OutsideTransactionError";
+
+  /** Creates an {@linkcode OutsideTransactionError}. */
+  constructor() {
+    super(
+      "Cannot run a query outside the running transaction of the same executor: use the transaction's handle " +
+        "(the callback's trx, repo.bind(trx), orm.bind(trx)), or wrap the call in allowOutsideTransaction() if it must run on its own",
+      "OUTSIDE_TRANSACTION",
+    );
+  }
+}
+
+/**
+ * Tells whether a value is an {@linkcode OutsideTransactionError}.
+ *
+ * @param value Anything caught.
+ * @returns `true` when a query was refused for bypassing a running transaction.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isOutsideTransactionError, OutsideTransactionError } from "@kysera/kysera/executor";
+ *
+ * assert.ok(isOutsideTransactionError(new OutsideTransactionError()));
+ * ```
+ */
+export function isOutsideTransactionError(value: unknown): value is OutsideTransactionError {
+  return value instanceof OutsideTransactionError;
+}

@@ -1,7 +1,7 @@
 import { type ExpressionBuilder, type Kysely, sql } from "kysely";
 import { type DialectName, UniqueConstraintError } from "../core/mod.ts";
 import { allowRawSql, type KyseraPlugin } from "../executor/mod.ts";
-import { withTransaction } from "../dal/mod.ts";
+import { transaction } from "../dal/mod.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 import type { UpsertOptions } from "./repository.ts";
 import { checkColumn, compileWhere, type WhereContext } from "./_where.ts";
@@ -141,7 +141,7 @@ async function autoIncrement(s: Shared, db: AnyDb): Promise<{ inc: number; mode:
 /** Inserts and reads back without RETURNING (MySQL/MariaDB), inside one transaction (a savepoint in the caller's). */
 function insertReadBack(s: Shared, db: AnyDb, rows: Values[]): Promise<Values[]> {
   const build = (k: AnyDb, chunk: Values[]) => k.insertInto(s.table).values(chunk);
-  return withTransaction(db, async ({ db: trx }) => {
+  return transaction(db, async ({ db: trx }) => {
     if (rows.every((r) => s.pk.every((c) => r[c] !== undefined))) {
       for (const chunk of batches(s, trx, [all(rows)], build)) await build(trx, chunk.rows).execute();
       return await selectByKeys(s, trx, rows, s.pk);
@@ -186,7 +186,7 @@ export async function insertRows(s: Shared, db: AnyDb, rows: Values[]): Promise<
   const groups = s.dialect === "sqlite" ? byColumns(rows) : [all(rows)];
   const statements = batches(s, db, groups, build);
   if (statements.length === 1) return await build(db, rows).execute() as Values[];
-  return await withTransaction(db, async ({ db: trx }) => {
+  return await transaction(db, async ({ db: trx }) => {
     const out: Values[] = new Array(rows.length);
     for (const statement of statements) {
       const stored = await build(trx, statement.rows).execute() as Values[];
@@ -300,5 +300,5 @@ export async function upsertRows(
   // One statement that reads its rows back itself (RETURNING/OUTPUT) needs
   // no transaction; anything else runs in one.
   if (rows.length === 1 && s.dialect !== "mysql") return await run(db);
-  return await withTransaction(db, ({ db: trx }) => run(trx));
+  return await transaction(db, ({ db: trx }) => run(trx));
 }

@@ -11,7 +11,7 @@ import {
   UniqueConstraintError,
 } from "../core/mod.ts";
 import { allowRawSql, isKyseraExecutor, type KyseraPlugin } from "../executor/mod.ts";
-import { withTransaction } from "../dal/mod.ts";
+import { transaction } from "../dal/mod.ts";
 import { UnfilteredWriteError, ValidationError, type ValidationTarget } from "./errors.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 import type {
@@ -199,7 +199,7 @@ class RepositoryImpl implements AnyRepository {
     const s = this.#s;
     try {
       if (s.output === undefined && s.mapRow === undefined) return await out(await write(this.executor));
-      return await withTransaction(this.executor, async ({ db }) => await out(await write(db)));
+      return await transaction(this.executor, async ({ db }) => await out(await write(db)));
     } catch (error) {
       return await this.#fail(error);
     }
@@ -338,7 +338,7 @@ class RepositoryImpl implements AnyRepository {
     }
     const write = async (db: AnyDb): Promise<unknown> => {
       if (s.dialect === "mysql") {
-        return await withTransaction(db, async ({ db: trx }) => {
+        return await transaction(db, async ({ db: trx }) => {
           const result = await this.#whereKey(trx.updateTable(s.table).set(set), key).executeTakeFirst();
           if (result.numUpdatedRows === 0n) throw new NotFoundError(s.table, key);
           const after = { ...key };
@@ -457,10 +457,15 @@ class RepositoryImpl implements AnyRepository {
   }
 
   transaction<R>(fn: (repository: this) => Promise<R>): Promise<R> {
-    return withTransaction(this.executor, (ctx) => fn(this.withTransaction(ctx.db)));
+    return transaction(this.executor, (ctx) => fn(this.bind(ctx.db)));
   }
 
+  /** @deprecated Use {@linkcode RepositoryImpl.bind}. */
   withTransaction(trx: AnyDb): this {
+    return this.bind(trx);
+  }
+
+  bind(trx: AnyDb): this {
     if (this.#s.plugins.length > 0 && !isKyseraExecutor(trx)) {
       throw new TypeError(
         `Cannot bind the repository of '${this.#s.table}' to this transaction: it does not run the executor's plugins (start it from orm.executor)`,

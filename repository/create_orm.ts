@@ -2,7 +2,7 @@ import type { Insertable, Kysely, Selectable, Updateable } from "kysely";
 import { createExecutorSync, getPlugins, isKyseraExecutor, type KyseraPlugin } from "../executor/mod.ts";
 import type { ColumnOf, PrimaryKey, Repository, RepositoryConfig } from "./repository.ts";
 import { buildRepository } from "./_repository_impl.ts";
-import { withTransaction } from "../dal/mod.ts";
+import { transaction } from "../dal/mod.ts";
 
 /**
  * The methods the plugins `P` add to every repository (`unknown` when none
@@ -44,7 +44,12 @@ export interface Orm<DB, Ext = unknown> {
   createRepository<R extends object>(factory: (executor: Kysely<DB>) => R): R & Ext;
   /** Runs `fn` with an ORM bound to a transaction (a savepoint when already in one). */
   transaction<R>(fn: (orm: Orm<DB, Ext>) => Promise<R>): Promise<R>;
-  /** This ORM bound to `trx`, a transaction of its executor. */
+  /**
+   * This ORM bound to `trx`, a transaction of its executor (it runs nothing:
+   * {@linkcode Orm.transaction} runs one).
+   */
+  bind(trx: Kysely<DB>): Orm<DB, Ext>;
+  /** @deprecated Use {@linkcode Orm.bind}: `withTransaction` only binds, it runs no transaction. */
   withTransaction(trx: Kysely<DB>): Orm<DB, Ext>;
 }
 
@@ -134,8 +139,9 @@ function makeOrm<DB>(executor: Kysely<DB>): Orm<DB> {
       }
       return buildRepository(executor, configOrFactory as never, plugins) as never;
     },
-    transaction: (fn) => withTransaction(executor, (ctx) => fn(makeOrm(ctx.db))),
-    withTransaction(trx) {
+    transaction: (fn) => transaction(executor, (ctx) => fn(makeOrm(ctx.db))),
+    withTransaction: (trx) => orm.bind(trx),
+    bind(trx) {
       if (plugins.length > 0 && !isKyseraExecutor(trx)) {
         throw new TypeError(
           "Cannot bind the ORM to this transaction: it does not run the executor's plugins (start it from orm.executor)",

@@ -222,6 +222,12 @@ export interface Repository<DB, T extends keyof DB & string, PK, Out, CIn, UIn> 
    * already in one); every plugin and extension method is kept.
    */
   transaction<R>(fn: (repository: this) => Promise<R>): Promise<R>;
-  /** This repository bound to `trx` (a transaction of the same executor), with every plugin and extension method. */
+  /**
+   * This repository bound to `trx` (a transaction of the same executor), with
+   * every plugin and extension method. It runs nothing:
+   * {@linkcode Repository.transaction} runs a transaction.
+   */
+  bind(trx: Kysely<DB>): this;
+  /** @deprecated Use {@linkcode Repository.bind}: `withTransaction` only binds, it runs no transaction. */
   withTransaction(trx: Kysely<DB>): this;
 }
