@@ -154,7 +154,11 @@ function namedTables(options: AuditOptions): string[] {
  * UPDATE`, `ON DUPLICATE KEY UPDATE`) first locks its conflict keys
  * (PostgreSQL advisory locks, MariaDB/MySQL `GET_LOCK`) and reads the rows
  * it may update on those keys, whichever unique key it conflicts on, so
- * concurrent upserts of one key keep the old → new chain. Create the table
+ * concurrent upserts of one key keep the old → new chain. An upsert racing a
+ * plain INSERT of its key under READ COMMITTED fails with
+ * `SerializationError` on PostgreSQL (retry it); on MariaDB/MySQL it is
+ * covered at the default REPEATABLE READ (the locking read's gap lock),
+ * not under READ COMMITTED, where it can be recorded as an insert. Create the table
  * first with {@linkcode createAuditTable}; nothing is created for you.
  *
  * Writes the plugin cannot record exactly are refused with

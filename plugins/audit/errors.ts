@@ -11,7 +11,15 @@ import { KyseraError } from "../../core/mod.ts";
  * - `MERGE` (PostgreSQL 15 has no `RETURNING` for it, so the rows it inserts
  *   cannot be known);
  * - on MariaDB/MySQL, an `UPDATE` that sets a primary key column to an SQL
- *   expression (no `UPDATE ... RETURNING` to find the moved rows).
+ *   expression (no `UPDATE ... RETURNING` to find the moved rows);
+ * - a write whose target is raw SQL (`sql.table("posts").as("p")`), and a
+ *   multi-table `UPDATE` or `DELETE` (MariaDB/MySQL) that lists an audited
+ *   table anywhere;
+ * - an upsert that may update from a `SELECT`, with a key column set by SQL,
+ *   or conflicting on an index expression (its rows cannot be read before);
+ * - a write to a table without its key columns (`"id"` unless the
+ *   `primaryKey` option names them), whose history could not be told apart
+ *   (an INSERT is rolled back when its rows show it).
  *
  * Use `INSERT ... ON CONFLICT` / `ON DUPLICATE KEY UPDATE`, plain `INSERT`,
  * `UPDATE` and `DELETE`, or a literal key value, instead.
@@ -30,7 +38,7 @@ import { KyseraError } from "../../core/mod.ts";
 export class UnauditableWriteError extends KyseraError {
   /** The class name recorded in the error's kind chain. */
   static override readonly kind: string = "UnauditableWriteError";
-  /** The refused statement: `"replace"`, `"merge"` or `"update"`. */
+  /** The refused statement: `"replace"`, `"merge"`, `"insert"`, `"update"` or `"delete"`. */
   readonly operation: string;
   /** The audited table. */
   readonly table: string;

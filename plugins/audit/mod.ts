@@ -13,9 +13,14 @@
  * carries its tenant (`tenant`), and under row-level security the audit
  * table is filtered like any other (`filter("read", auditTenantFilter())`),
  * so a tenant reads only its own audit rows through every reader. Writes
- * that cannot be recorded exactly (`REPLACE`, `MERGE`, and on MariaDB an
- * UPDATE setting a primary key to an expression) throw
- * `UnauditableWriteError` instead of passing unaudited.
+ * that cannot be recorded exactly (`REPLACE`, `MERGE`, a raw-SQL target,
+ * a multi-table UPDATE or DELETE, a table without its key columns, and on
+ * MariaDB an UPDATE setting a primary key to an expression) throw
+ * `UnauditableWriteError` instead of passing unaudited; raw SQL statements
+ * through the executor are refused unless the call runs in `allowRawSql()`.
+ * UPDATE and DELETE change exactly the rows read and locked before them;
+ * upserts lock their keys, so concurrent upserts keep each row's old → new
+ * chain.
  *
  * @example Auditing and reading back
  * ```ts
