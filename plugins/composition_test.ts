@@ -62,8 +62,8 @@ for (const order of ["soft delete, then timestamps", "timestamps, then soft dele
   suite.test(`soft delete, timestamps and a tenant scope compose (${order})`, async ({ db }) => {
     let now = T1;
     const clock = () => now;
-    const softDelete = softDeletePlugin({ clock });
-    const timestamps = timestampsPlugin({ clock });
+    const softDelete = softDeletePlugin({ tables: ["posts"], clock });
+    const timestamps = timestampsPlugin({ tables: ["posts"], clock });
     const plugins = order.startsWith("soft")
       ? [softDelete, timestamps, tenantOne] as const
       : [tenantOne, timestamps, softDelete] as const;
@@ -100,7 +100,7 @@ for (const order of ["soft delete, then timestamps", "timestamps, then soft dele
     const all = await withDeleted(() => executor.selectFrom("posts").select("title").orderBy("title").execute());
     assert.deepEqual(plainRows(all), [{ title: "a" }, { title: "b" }]);
 
-    const restored = await posts.restore<{ title: string }>(a.id);
+    const restored = await posts.restore(a.id);
     assert.equal(restored.title, "a");
     const back = await raw.selectFrom("posts").selectAll().where("id", "=", a.id).executeTakeFirstOrThrow();
     assert.equal(back.deleted_at, null);
@@ -261,7 +261,7 @@ suite.test("PP-07: a keyset walk under RLS and soft delete returns exactly the t
   const schema = defineRLSSchema<DB>({
     posts: { policies: [filter("all", (ctx) => ({ tenant_id: ctx.auth.tenantId }))] },
   });
-  const ex = createExecutorSync(db, [rlsPlugin({ schema }), softDeletePlugin()]);
+  const ex = createExecutorSync(db, [rlsPlugin({ schema }), softDeletePlugin({ tables: "all" })]);
   const oracle = (await db.selectFrom("posts").select(["id", "title"]).where("tenant_id", "=", 1)
     .where("deleted_at", "is", null).orderBy("title", "desc").orderBy("id", "desc").execute()).map((r) => r.id);
   assert.equal(oracle.length, 64);

@@ -170,7 +170,7 @@ suite.test("70,000 ids: findByIds, $in, count, upsertMany, updateMany, deleteMan
 suite.test("createMany() counts the columns plugins add when it sizes its statements", async ({ db }) => {
   // 3 given columns fit 21,845 rows in 65,535 parameters (10,922 in SQLite's
   // 32,766); timestamps add two more per row.
-  const orm = createORM(db, [timestampsPlugin({ clock: () => new Date("2024-05-01T12:00:00.000Z") })]);
+  const orm = createORM(db, [timestampsPlugin({ tables: "all", clock: () => new Date("2024-05-01T12:00:00.000Z") })]);
   const repo = orm.createRepository({ tableName: "stamped" });
   const N = 21_000;
   const rows = await repo.createMany(Array.from({ length: N }, (_, i) => ({ a: i, b: i, c: i })));

@@ -48,6 +48,13 @@ export interface RLSContextApi {
   getUserId(): string | number;
   /** The current tenant id (`undefined` when the context has none). @throws {RLSContextError} Outside any context. */
   getTenantId(): string | number | undefined;
+  /**
+   * The current user id, or `undefined` outside any context: for code that
+   * also runs where RLS is not set up (an audit `actor`, a log line).
+   */
+  userId(): string | number | undefined;
+  /** The current tenant id, or `undefined` outside any context (or when the context has none). */
+  tenantId(): string | number | undefined;
   /** Whether the current user has `role` (`false` outside any context). */
   hasRole(role: string): boolean;
   /** Whether the current user has `permission` (`false` outside any context). */
@@ -128,6 +135,12 @@ export const rlsContext: RLSContextApi = Object.freeze({
   },
   getTenantId(): string | number | undefined {
     return rlsContext.getContext().auth.tenantId;
+  },
+  userId(): string | number | undefined {
+    return RLS_CONTEXT.get()?.auth.userId;
+  },
+  tenantId(): string | number | undefined {
+    return RLS_CONTEXT.get()?.auth.tenantId;
   },
   hasRole(role: string): boolean {
     return RLS_CONTEXT.get()?.auth.roles.includes(role) ?? false;

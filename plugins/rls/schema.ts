@@ -26,13 +26,17 @@ export interface PolicyEvaluationContext {
   readonly row?: Readonly<Record<string, unknown>> | undefined;
 }
 
-/** What an expression filter is told: the context, plus this reference's columns. */
-export interface FilterExpressionContext extends PolicyEvaluationContext {
+/**
+ * What an expression filter is told: the context, plus this reference's columns.
+ *
+ * @typeParam Row The table's row type (its columns name `column`'s argument).
+ */
+export interface FilterExpressionContext<Row = Record<string, unknown>> extends PolicyEvaluationContext {
   /**
    * A column of the filtered table reference, qualified by its alias. Use it
    * rather than a bare column name, which a join could make ambiguous.
    */
-  column(name: string): Expression<unknown>;
+  column(name: keyof Row & string): Expression<unknown>;
 }
 
 /** A context-only condition of `allow`/`deny`. */
@@ -46,40 +50,82 @@ export type PolicyCondition = (ctx: PolicyEvaluationContext) => boolean;
  *
  * @typeParam Row The table's row type.
  */
-export type FilterMap = Readonly<Record<string, unknown>>;
+export type FilterMap<Row = Record<string, unknown>> = { readonly [C in keyof Row & string]?: unknown };
 
-/** The column-map form of a filter. */
-export type FilterMapFunction = (ctx: PolicyEvaluationContext) => FilterMap;
+/**
+ * The column-map form of a filter.
+ *
+ * @typeParam Row The table's row type.
+ */
+export type FilterMapFunction<Row = Record<string, unknown>> = (ctx: PolicyEvaluationContext) => FilterMap<Row>;
 
-/** The expression form of a filter (a function of two parameters). */
-export type FilterExpressionFunction = (
+/**
+ * The expression form of a filter (a function of two parameters).
+ *
+ * @typeParam Row The table's row type.
+ */
+export type FilterExpressionFunction<Row = Record<string, unknown>> = (
   eb: AnyExpressionBuilder,
-  ctx: FilterExpressionContext,
+  ctx: FilterExpressionContext<Row>,
 ) => Expression<SqlBool>;
 
-/** One policy, as the builders make it. */
-export type Policy =
-  | {
-    readonly type: "allow" | "deny";
-    readonly operations: readonly PolicyOperation[];
-    readonly condition: PolicyCondition;
-  }
-  | {
-    readonly type: "filter";
-    readonly operations: readonly ("read" | "all")[];
-    readonly map?: FilterMapFunction;
-    readonly expression?: FilterExpressionFunction;
-  }
-  | {
-    readonly type: "validate";
-    readonly operations: readonly ("create" | "update" | "all")[];
-    readonly check: PolicyCondition;
-  };
+/** The operations a `filter` applies to. */
+export type FilterOperation = "read" | "all";
 
-/** A table's policies. */
-export interface TablePolicies {
+/** The operations a `validate` applies to. */
+export type ValidateOperation = "create" | "update" | "all";
+
+/** An `allow` or `deny` policy (the same for every table). */
+export interface AccessPolicy {
+  /** `"allow"` or `"deny"`. */
+  readonly type: "allow" | "deny";
+  /** The operations it applies to. */
+  readonly operations: readonly PolicyOperation[];
+  /** When it applies. */
+  readonly condition: PolicyCondition;
+}
+
+/**
+ * A `filter` policy, typed by the table's row.
+ *
+ * @typeParam Row The table's row type.
+ */
+export interface FilterPolicy<Row = Record<string, unknown>> {
+  /** `"filter"`. */
+  readonly type: "filter";
+  /** The operations it applies to. */
+  readonly operations: readonly FilterOperation[];
+  /** The column-map form. */
+  readonly map?: FilterMapFunction<Row>;
+  /** The expression form. */
+  readonly expression?: FilterExpressionFunction<Row>;
+}
+
+/** A `validate` policy (the same for every table). */
+export interface ValidatePolicy {
+  /** `"validate"`. */
+  readonly type: "validate";
+  /** The operations it applies to. */
+  readonly operations: readonly ValidateOperation[];
+  /** The check of written values. */
+  readonly check: PolicyCondition;
+}
+
+/**
+ * One policy, as the builders make it.
+ *
+ * @typeParam Row The table's row type (only filters depend on it).
+ */
+export type Policy<Row = Record<string, unknown>> = AccessPolicy | FilterPolicy<Row> | ValidatePolicy;
+
+/**
+ * A table's policies.
+ *
+ * @typeParam Row The table's row type.
+ */
+export interface TablePolicies<Row = Record<string, unknown>> {
   /** The policies. */
-  readonly policies: readonly Policy[];
+  readonly policies: readonly Policy<Row>[];
   /** Deny every operation that no `allow` permits. @default {false} */
   readonly defaultDeny?: boolean;
 }
@@ -91,7 +137,7 @@ export interface TablePolicies {
  * @typeParam DB The database type.
  */
 export type RLSSchema<DB = Record<string, unknown>> = {
-  readonly [T in keyof DB & string]?: TablePolicies;
+  readonly [T in keyof DB & string]?: TablePolicies<DB[T]>;
 };
 
 const OPS: ReadonlySet<string> = new Set(["read", "create", "update", "delete", "all"]);
@@ -130,7 +176,7 @@ function operations<O extends string>(op: O | readonly O[], allowed: readonly st
  * assert.deepEqual(policy.operations, ["update"]);
  * ```
  */
-export function allow(op: PolicyOperation | readonly PolicyOperation[], condition: PolicyCondition): Policy {
+export function allow(op: PolicyOperation | readonly PolicyOperation[], condition: PolicyCondition): AccessPolicy {
   return Object.freeze({
     type: "allow",
     operations: Object.freeze(operations(op, [...OPS], "allow")),
@@ -155,7 +201,7 @@ export function allow(op: PolicyOperation | readonly PolicyOperation[], conditio
  * assert.equal(deny("delete").type, "deny");
  * ```
  */
-export function deny(op: PolicyOperation | readonly PolicyOperation[], condition?: PolicyCondition): Policy {
+export function deny(op: PolicyOperation | readonly PolicyOperation[], condition?: PolicyCondition): AccessPolicy {
   return Object.freeze({
     type: "deny",
     operations: Object.freeze(operations(op, [...OPS], "deny")),
@@ -198,7 +244,10 @@ export function deny(op: PolicyOperation | readonly PolicyOperation[], condition
  * assert.deepEqual(tenant.operations, ["all"]);
  * ```
  */
-export function filter(op: "read" | "all", fn: FilterMapFunction): Policy;
+export function filter<Row = Record<string, unknown>>(
+  op: FilterOperation | readonly FilterOperation[],
+  fn: FilterMapFunction<NoInfer<Row>>,
+): FilterPolicy<Row>;
 /**
  * The expression form of {@linkcode filter}. TypeScript cannot infer the
  * parameter types of a two-parameter function against the overloads:
@@ -220,8 +269,14 @@ export function filter(op: "read" | "all", fn: FilterMapFunction): Policy;
  * assert.equal(own.type, "filter");
  * ```
  */
-export function filter(op: "read" | "all", fn: FilterExpressionFunction): Policy;
-export function filter(op: "read" | "all", fn: FilterMapFunction | FilterExpressionFunction): Policy {
+export function filter<Row = Record<string, unknown>>(
+  op: FilterOperation | readonly FilterOperation[],
+  fn: FilterExpressionFunction<NoInfer<Row>>,
+): FilterPolicy<Row>;
+export function filter(
+  op: FilterOperation | readonly FilterOperation[],
+  fn: FilterMapFunction | FilterExpressionFunction,
+): FilterPolicy {
   const ops = Object.freeze(operations(op, ["read", "all"], "filter"));
   if (typeof fn !== "function") throw new TypeError("Cannot create a filter policy: the filter must be a function");
   return Object.freeze(
@@ -250,7 +305,7 @@ export function filter(op: "read" | "all", fn: FilterMapFunction | FilterExpress
  * assert.equal(titled.type, "validate");
  * ```
  */
-export function validate(op: "create" | "update" | "all", check: PolicyCondition): Policy {
+export function validate(op: ValidateOperation | readonly ValidateOperation[], check: PolicyCondition): ValidatePolicy {
   return Object.freeze({
     type: "validate",
     operations: Object.freeze(operations(op, ["create", "update", "all"], "validate")),

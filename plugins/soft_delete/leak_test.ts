@@ -199,7 +199,7 @@ function normal(rows: readonly Record<string, unknown>[]): Record<string, unknow
 }
 
 function executor(db: Kysely<DB>): Kysely<DB> {
-  return createExecutorSync(db, [softDeletePlugin({ clock, excludeTables: ["notes"] })]);
+  return createExecutorSync(db, [softDeletePlugin({ tables: "all", clock, excludeTables: ["notes"] })]);
 }
 
 for (const c of reads) {

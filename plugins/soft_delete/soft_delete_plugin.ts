@@ -2,6 +2,7 @@ import type { Expression, Kysely, SqlBool } from "kysely";
 import { type DialectName, getDialect, NotFoundError, parseDatabaseError } from "../../core/mod.ts";
 import {
   type AnyExpressionBuilder,
+  type AnyKysely,
   type KyseraPlugin,
   type PluginContext,
   tableCoverage,
@@ -10,16 +11,25 @@ import {
 import type { RepositoryHandle } from "../../repository/mod.ts";
 import { runScoped, SOFT_DELETE_CONTEXT } from "./_context.ts";
 import type { SoftDeleteScope } from "./with_deleted.ts";
+import { verifyTables } from "../_schema_check.ts";
 
-/** Options of {@linkcode softDeletePlugin}. */
-export interface SoftDeleteOptions {
+/**
+ * Options of {@linkcode softDeletePlugin}.
+ *
+ * @typeParam T The covered tables' names.
+ */
+export interface SoftDeleteOptions<T extends string = string> {
   /** The column that holds the deletion mark; `NULL` means live. @default {"deleted_at"} */
   readonly deletedAtColumn?: string;
   /**
-   * The tables the plugin covers. Every covered table must have the
-   * `deletedAtColumn`. @default {every table not in `excludeTables`}
+   * The tables the plugin covers (required): each must have the
+   * `deletedAtColumn`. `"all"` covers every table not in `excludeTables`,
+   * so every such table must have the column (the audit table too: exclude
+   * it). `createExecutor` checks once that each listed table exists and that
+   * each covered table has the column, and throws `PluginSchemaError`
+   * otherwise (`createExecutorSync` cannot look).
    */
-  readonly tables?: readonly string[];
+  readonly tables: readonly T[] | "all";
   /**
    * Tables never covered (e.g. join tables without the column), matched in
    * any case where the database does (see `tableCoverage`). @default {[]}
@@ -57,37 +67,69 @@ export type SoftDeleteFindOptions = object;
  * repository of a covered table `T`, whose `findById` takes keys `K` and
  * returns rows `O`.
  */
-export interface SoftDeleteRepositoryMethods {
+export interface SoftDeleteKeyed<T extends string, K, O> {
+  /** The repository's table: one the plugin covers. */
+  readonly tableName: T;
+  /** The repository's lookup by key. */
+  findById(id: K): Promise<O | undefined>;
+}
+
+/** What a repository must be for the soft-delete list methods: a repository of a covered table `T`. */
+export interface SoftDeleteListing<T extends string, F, O> {
+  /** The repository's table: one the plugin covers. */
+  readonly tableName: T;
+  /** The repository's query. */
+  find(options?: F): Promise<O[]>;
+  /** The repository's listing. */
+  findAll(options?: never): Promise<O[]>;
+}
+
+/**
+ * The methods {@linkcode softDeletePlugin} adds to every repository. They
+ * are typed by the repository they are called on: keys are its key type
+ * (a value, or an object of the key columns for a composite key), rows its
+ * row type, find options its own; and they compile only on a repository of
+ * a covered table (`T`). Called anyway (from JavaScript, or on a
+ * factory-form repository without `tableName`), each method rejects with a
+ * `TypeError`.
+ *
+ * @typeParam T The covered tables' names.
+ */
+export interface SoftDeleteRepositoryMethods<T extends string = string> {
   /**
    * Marks the live row with this key deleted.
    * @throws {NotFoundError} When no live row has the key (missing or already deleted).
    */
-  softDelete(id: unknown): Promise<void>;
+  softDelete<K>(this: SoftDeleteKeyed<T, K, unknown>, id: K): Promise<void>;
   /** Marks the live rows with these keys deleted; returns how many were. */
-  softDeleteMany(ids: readonly unknown[]): Promise<number>;
+  softDeleteMany<K>(this: SoftDeleteKeyed<T, K, unknown>, ids: readonly K[]): Promise<number>;
   /**
    * Makes the deleted row with this key live again and returns it.
    * @throws {NotFoundError} When no deleted row has the key.
    * @throws {UniqueConstraintError} When a live row took its unique value meanwhile.
    */
-  restore<R = Record<string, unknown>>(id: unknown): Promise<R>;
+  restore<K, O>(this: SoftDeleteKeyed<T, K, O>, id: K): Promise<O>;
   /** Makes the deleted rows with these keys live again; returns how many were. */
-  restoreMany(ids: readonly unknown[]): Promise<number>;
+  restoreMany<K>(this: SoftDeleteKeyed<T, K, unknown>, ids: readonly K[]): Promise<number>;
   /**
    * Deletes the row with this key for real, live or deleted.
    * @throws {NotFoundError} When no row has the key.
    */
-  hardDelete(id: unknown): Promise<void>;
+  hardDelete<K>(this: SoftDeleteKeyed<T, K, unknown>, id: K): Promise<void>;
   /** The row with this key, live or deleted (through the repository's `findById`). */
-  findWithDeleted<R = Record<string, unknown>>(id: unknown): Promise<R | undefined>;
+  findWithDeleted<K, O>(this: SoftDeleteKeyed<T, K, O>, id: K): Promise<O | undefined>;
   /** Every row, live and deleted (through the repository's `findAll`). */
-  findAllWithDeleted<R = Record<string, unknown>>(options?: SoftDeleteFindOptions): Promise<R[]>;
-  /** The deleted rows, optionally filtered (through the repository's `find`). */
-  findDeleted<R = Record<string, unknown>>(options?: SoftDeleteFindOptions): Promise<R[]>;
+  findAllWithDeleted<O>(this: SoftDeleteListing<T, never, O>, options?: SoftDeleteFindOptions): Promise<O[]>;
+  /** The deleted rows, optionally filtered (through the repository's `find`, with its options). */
+  findDeleted<F, O>(this: SoftDeleteListing<T, F, O>, options?: F): Promise<O[]>;
 }
 
-/** The plugin {@linkcode softDeletePlugin} returns. */
-export interface SoftDeletePlugin extends KyseraPlugin<SoftDeleteScope> {
+/**
+ * The plugin {@linkcode softDeletePlugin} returns.
+ *
+ * @typeParam T The covered tables' names.
+ */
+export interface SoftDeletePlugin<T extends string = string> extends KyseraPlugin<SoftDeleteScope> {
   /** `"soft-delete"`. */
   readonly name: string;
   /** The per-call opt-in, shared by every soft-delete plugin (see `withDeleted`). */
@@ -96,8 +138,10 @@ export interface SoftDeletePlugin extends KyseraPlugin<SoftDeleteScope> {
   covers(table: string, dialect?: DialectName): boolean;
   /** The live-rows predicate (or the opt-in's) for one table reference. */
   scopeRows(ref: TableReference<SoftDeleteScope>, eb: AnyExpressionBuilder): Expression<SqlBool> | undefined;
+  /** Checks, at `createExecutor`, that the listed tables exist and every covered table has the column. */
+  verifySchema(executor: AnyKysely): Promise<void>;
   /** Adds {@linkcode SoftDeleteRepositoryMethods} and soft `delete`/`deleteMany`/`deleteAll`. */
-  extendRepository(repository: object): SoftDeleteRepositoryMethods;
+  extendRepository(repository: object): SoftDeleteRepositoryMethods<T>;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -172,9 +216,20 @@ function defaultDeletedValue(now: Date, dialect: DialectName): unknown {
  * await db.destroy();
  * ```
  */
-export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlugin {
+export function softDeletePlugin<
+  DB = Record<string, unknown>,
+  const T extends keyof DB & string = keyof DB & string,
+>(options: SoftDeleteOptions<T>): SoftDeletePlugin<T> {
+  const listed = (options as Partial<SoftDeleteOptions<T>> | undefined)?.tables;
+  if (listed !== "all" && (!Array.isArray(listed) || listed.length === 0)) {
+    throw new TypeError(
+      `Cannot create the soft-delete plugin: 'tables' must list the tables that have the deletion column, or be "all": current value is ${
+        Array.isArray(listed) ? "[]" : String(listed)
+      }`,
+    );
+  }
   const column = options.deletedAtColumn ?? "deleted_at";
-  const tables = options.tables === undefined ? undefined : new Set(options.tables);
+  const tables = listed === "all" ? undefined : new Set<string>(listed);
   const excluded = new Set(options.excludeTables ?? []);
   for (const table of excluded) {
     if (tables?.has(table)) {
@@ -204,7 +259,14 @@ export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlu
       }
       return eb(ref.column(column), "is", null);
     },
-    extendRepository(repository: object): SoftDeleteRepositoryMethods {
+    verifySchema: (executor: AnyKysely): Promise<void> =>
+      verifyTables(executor, {
+        plugin: "soft-delete",
+        tables: tables === undefined ? undefined : [...tables],
+        covers: (table) => covers(table, getDialect(executor)),
+        columns: [column],
+      }),
+    extendRepository(repository: object): SoftDeleteRepositoryMethods<T> {
       const repo = repository as RepositoryLike;
       const table = typeof repo.tableName === "string" ? repo.tableName : undefined;
       const db = repo.executor as AnyDb | undefined;
@@ -281,7 +343,7 @@ export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlu
           withDeletedHere("with", () => repo.findById!(id)) as Promise<R | undefined>,
         findAllWithDeleted: <R>(options?: SoftDeleteFindOptions): Promise<R[]> =>
           withDeletedHere("with", () => repo.findAll!(options)) as Promise<R[]>,
-        findDeleted: <R>(options?: SoftDeleteFindOptions): Promise<R[]> =>
+        findDeleted: <R>(options?: unknown): Promise<R[]> =>
           withDeletedHere("only", () => repo.find!(options)) as Promise<R[]>,
       };
       if (!soft) return methods;
@@ -297,7 +359,7 @@ export function softDeletePlugin(options: SoftDeleteOptions = {}): SoftDeletePlu
         mark(deletedValue(clock(), dialect), undefined, (eb) => eb(eb.lit(1), "=", eb.lit(1)));
       return Object.assign(methods, { delete: softDeleteOne, deleteMany, deleteAll });
     },
-  } satisfies SoftDeletePlugin;
+  } satisfies SoftDeletePlugin<T>;
   return Object.freeze(plugin);
 }
 

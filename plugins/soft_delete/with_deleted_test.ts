@@ -8,7 +8,7 @@ import { clock, type DB, sqlOf, tables, tenantScope } from "./_test_helpers.ts";
 
 const suite = dbSuite<DB>(import.meta, { tables });
 
-const plugin = softDeletePlugin({ clock, excludeTables: ["notes"] });
+const plugin = softDeletePlugin({ tables: "all", clock, excludeTables: ["notes"] });
 
 function joined(db: Kysely<DB>) {
   return db.selectFrom("posts as p").leftJoin("users as u", "u.id", "p.user_id").select(["p.title", "u.name"])

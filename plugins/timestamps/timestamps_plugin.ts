@@ -1,6 +1,7 @@
 import { type Expression, type Kysely, sql } from "kysely";
 import { type DialectName, getDialect, NotFoundError } from "../../core/mod.ts";
 import {
+  type AnyKysely,
   type KyseraPlugin,
   PluginContext,
   tableCoverage,
@@ -8,6 +9,7 @@ import {
   type WriteInfo,
 } from "../../executor/mod.ts";
 import type { RepositoryHandle } from "../../repository/mod.ts";
+import { verifyTables } from "../_schema_check.ts";
 
 /**
  * How a timestamp is written:
@@ -63,13 +65,19 @@ export type TimestampClock = "app" | "database" | (() => Date);
  * assert.equal(plugin.covers("users"), false);
  * ```
  */
-export interface TimestampsOptions {
+export interface TimestampsOptions<T extends string = string> {
   /** The creation column, or `false` for none. @default {"created_at"} */
   readonly createdAt?: string | false;
   /** The last-update column, or `false` for none. @default {"updated_at"} */
   readonly updatedAt?: string | false;
-  /** Only these tables get timestamps. @default {every table} */
-  readonly tables?: readonly string[];
+  /**
+   * The tables that get timestamps (required): each must have the columns.
+   * `"all"` covers every table not in `excludeTables`, so every such table
+   * must have them. `createExecutor` checks once that each listed table
+   * exists and that each covered table has the columns, and throws
+   * `PluginSchemaError` otherwise (`createExecutorSync` cannot look).
+   */
+  readonly tables: readonly T[] | "all";
   /** These tables never get timestamps (wins over `tables`; matched in any case where the database does, see `tableCoverage`). @default {[]} */
   readonly excludeTables?: readonly string[];
   /** Where the time comes from. @default {"app"} */
@@ -127,18 +135,22 @@ export interface TimestampsContext {
  * await db.destroy();
  * ```
  */
-export interface TimestampsRepositoryMethods {
+export interface TimestampsRepositoryMethods<T extends string = string> {
   /**
    * Sets the update column of the row with this key to now, changing
    * nothing else.
    *
    * @throws {NotFoundError} When no row has the key.
    */
-  touch<K>(this: { findById(id: K): Promise<unknown> }, id: K): Promise<void>;
+  touch<K>(this: { readonly tableName: T; findById(id: K): Promise<unknown> }, id: K): Promise<void>;
   /** The rows created between `from` and `to` (both inclusive), oldest first. */
-  findCreatedBetween<O>(this: { find(options?: never): Promise<O[]> }, from: Date, to: Date): Promise<O[]>;
+  findCreatedBetween<O>(
+    this: { readonly tableName: T; find(options?: never): Promise<O[]> },
+    from: Date,
+    to: Date,
+  ): Promise<O[]>;
   /** The rows updated at or after `since`, oldest update first. */
-  findUpdatedSince<O>(this: { find(options?: never): Promise<O[]> }, since: Date): Promise<O[]>;
+  findUpdatedSince<O>(this: { readonly tableName: T; find(options?: never): Promise<O[]> }, since: Date): Promise<O[]>;
   /**
    * `create(input)` with the plugin switched off for the call: the row gets
    * the timestamps the input carries (if the create schema keeps them) or
@@ -166,7 +178,7 @@ export interface TimestampsRepositoryMethods {
  * assert.equal(change, undefined);
  * ```
  */
-export interface TimestampsPlugin extends KyseraPlugin<TimestampsContext> {
+export interface TimestampsPlugin<T extends string = string> extends KyseraPlugin<TimestampsContext> {
   /** `"timestamps"`. */
   readonly name: string;
   /** The per-call opt-out (see {@linkcode TimestampsPlugin.withoutTimestamps}). */
@@ -187,7 +199,10 @@ export interface TimestampsPlugin extends KyseraPlugin<TimestampsContext> {
   /** Sets the timestamp columns on each INSERT/UPDATE. */
   onWrite(write: WriteInfo<TimestampsContext>): WriteChange | undefined;
   /** Adds {@linkcode TimestampsRepositoryMethods}. */
-  extendRepository(repository: object): TimestampsRepositoryMethods;
+  /** Checks, at `createExecutor`, that the listed tables exist and every covered table has the columns. */
+  verifySchema(executor: AnyKysely): Promise<void>;
+  /** Adds {@linkcode TimestampsRepositoryMethods}. */
+  extendRepository(repository: object): TimestampsRepositoryMethods<T>;
 }
 
 type Resolved = Exclude<TimestampFormat, "auto">;
@@ -309,7 +324,18 @@ interface RepositoryShape extends Partial<Pick<RepositoryHandle, "keyOf">> {
  * await db.destroy();
  * ```
  */
-export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlugin {
+export function timestampsPlugin<
+  DB = Record<string, unknown>,
+  const T extends keyof DB & string = keyof DB & string,
+>(options: TimestampsOptions<T>): TimestampsPlugin<T> {
+  const listed = (options as Partial<TimestampsOptions<T>> | undefined)?.tables;
+  if (listed !== "all" && (!Array.isArray(listed) || listed.length === 0)) {
+    throw new TypeError(
+      `Cannot create the timestamps plugin: 'tables' must list the tables that have the timestamp columns, or be "all": current value is ${
+        Array.isArray(listed) ? "[]" : String(listed)
+      }`,
+    );
+  }
   const createdAt = options.createdAt ?? "created_at";
   const updatedAt = options.updatedAt ?? "updated_at";
   if (createdAt === false && updatedAt === false) {
@@ -322,7 +348,7 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
   }
   const clock = options.clock ?? "app";
   const format = options.format ?? "auto";
-  const tables = options.tables === undefined ? undefined : new Set(options.tables);
+  const tables = listed === "all" ? undefined : new Set<string>(listed);
   const excluded = new Set(options.excludeTables ?? []);
   const context = new PluginContext<TimestampsContext>("timestamps");
   const stampColumns = [createdAt, updatedAt].filter((c): c is string => c !== false);
@@ -351,7 +377,7 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
     return column;
   };
 
-  const plugin: TimestampsPlugin = {
+  const plugin: TimestampsPlugin<T> = {
     name: "timestamps",
     context,
     options: Object.freeze({ createdAt, updatedAt, clock, format }),
@@ -382,7 +408,14 @@ export function timestampsPlugin(options: TimestampsOptions = {}): TimestampsPlu
       if (!partial) return { set: Object.fromEntries(stampColumns.map((c) => [c, value])) };
       return { rows };
     },
-    extendRepository(repository: object): TimestampsRepositoryMethods {
+    verifySchema: (executor: AnyKysely): Promise<void> =>
+      verifyTables(executor, {
+        plugin: "timestamps",
+        tables: tables === undefined ? undefined : [...tables],
+        covers: (table) => covers(table, getDialect(executor)),
+        columns: stampColumns,
+      }),
+    extendRepository(repository: object): TimestampsRepositoryMethods<T> {
       const repo = repository as RepositoryShape;
       const range = (method: string, column: string, filter: Record<string, unknown>): Promise<never[]> => {
         if (typeof repo.find !== "function") {

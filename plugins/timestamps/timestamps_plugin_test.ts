@@ -84,7 +84,7 @@ function expected(ctx: { dialect: string }, text: string, parameters: unknown[])
 
 suite.test("builder inserts set both columns, single and multi-row; explicit values win per row", async (ctx) => {
   const clock = testClock();
-  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ clock: clock.read })]);
+  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ tables: "all", clock: clock.read })]);
   const single = executor.insertInto("notes").values({ title: "a" });
   assertSql(
     ctx,
@@ -132,7 +132,7 @@ suite.test("builder inserts set both columns, single and multi-row; explicit val
 
 suite.test("builder updates set updated_at only, unless the caller set it", async (ctx) => {
   const clock = testClock();
-  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ clock: clock.read })]);
+  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ tables: "all", clock: clock.read })]);
   await executor.insertInto("notes").values([{ title: "a" }, { title: "b" }]).execute();
   clock.now = T2;
   const update = executor.updateTable("notes").set({ body: "x" }).where("title", "=", "a");
@@ -152,7 +152,7 @@ suite.test("builder updates set updated_at only, unless the caller set it", asyn
 
 suite.test("upserts stamp the insert path with both columns and the update path with updated_at", async (ctx) => {
   const clock = testClock();
-  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ clock: clock.read })]);
+  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ tables: "all", clock: clock.read })]);
   const upsert = (title: string, body: string) => {
     const insert = executor.insertInto("notes").values({ title, body });
     return ctx.dialect === "mysql"
@@ -206,7 +206,7 @@ suite.test("insert ... select gets both columns unless it selects them", async (
 
 suite.test("repository writes with zod schemas that do not declare the columns keep the timestamps", async (ctx) => {
   const clock = testClock();
-  const orm = createORM(ctx.db, [timestampsPlugin({ clock: clock.read })]);
+  const orm = createORM(ctx.db, [timestampsPlugin({ tables: "all", clock: clock.read })]);
   const create = z.object({ title: z.string(), body: z.string().optional() });
   const notes = orm.createRepository({
     tableName: "notes",
@@ -244,7 +244,7 @@ suite.test("repository writes with zod schemas that do not declare the columns k
 
 suite.test("DAL queries and transactions (including savepoints) get timestamps", async (ctx) => {
   const clock = testClock();
-  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ clock: clock.read })]);
+  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ tables: "all", clock: clock.read })]);
   const addNote = createQuery((c: DbContext<DB>, title: string) =>
     c.db.insertInto("notes").values({ title }).execute()
   );
@@ -268,7 +268,7 @@ suite.test("DAL queries and transactions (including savepoints) get timestamps",
 });
 
 suite.test("tables, excludeTables, custom columns and withoutTimestamps limit the plugin", async (ctx) => {
-  const plugin = timestampsPlugin({ clock: () => T1, excludeTables: ["logs"] });
+  const plugin = timestampsPlugin({ tables: "all", clock: () => T1, excludeTables: ["logs"] });
   const executor = createExecutorSync(ctx.db, [plugin]);
   await executor.insertInto("logs").values({ title: "skipped" }).execute();
   await plugin.withoutTimestamps(() => executor.insertInto("notes").values({ title: "opted-out" }).execute());
@@ -285,11 +285,11 @@ suite.test("tables, excludeTables, custom columns and withoutTimestamps limit th
   await onlyUpdated.insertInto("notes").values({ title: "untouched" }).execute();
   assert.deepEqual((await stamps(ctx.db, "logs"))[1], { title: "u", created_at: null, updated_at: T2.getTime() });
   assert.deepEqual((await stamps(ctx.db)).at(-1), { title: "untouched", created_at: null, updated_at: null });
-  assert.throws(() => timestampsPlugin({ createdAt: false, updatedAt: false }), TypeError);
+  assert.throws(() => timestampsPlugin({ tables: "all", createdAt: false, updatedAt: false }), TypeError);
 });
 
 suite.test("excludeTables matches a table named in another case (SQLite reads LOGS as logs)", async (ctx) => {
-  const plugin = timestampsPlugin({ clock: () => T1, excludeTables: ["logs"] });
+  const plugin = timestampsPlugin({ tables: "all", clock: () => T1, excludeTables: ["logs"] });
   const executor = createExecutorSync(ctx.db, [plugin]);
   const insert = executor.insertInto("LOGS" as "logs").values({ title: "skipped" });
   assertSql(ctx, insert, { sqlite: { sql: `insert into "LOGS" ("title") values (?)`, parameters: ["skipped"] } });
@@ -302,7 +302,7 @@ suite.test("excludeTables matches a table named in another case (SQLite reads LO
 }, { databases: ["sqlite"] }); // PostgreSQL and MariaDB (lower_case_table_names=0) have no table LOGS to write
 
 suite.test("clock 'database' writes the database's current timestamp", async (ctx) => {
-  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ clock: "database" })]);
+  const executor = createExecutorSync(ctx.db, [timestampsPlugin({ tables: "all", clock: "database" })]);
   const insert = executor.insertInto("notes").values({ title: "a" });
   const now = {
     postgres: "current_timestamp",
@@ -330,9 +330,9 @@ suite.test("clock 'database' writes the database's current timestamp", async (ct
 suite.test("formats iso, unix and unix-ms, on the app and the database clock", async (ctx) => {
   for (const [format, expectedValue] of [["unix", 1714564800], ["unix-ms", 1714564800000]] as const) {
     await ctx.db.deleteFrom("epochs").execute();
-    const executor = createExecutorSync(ctx.db, [timestampsPlugin({ clock: () => T1, format })]);
+    const executor = createExecutorSync(ctx.db, [timestampsPlugin({ tables: "all", clock: () => T1, format })]);
     await executor.insertInto("epochs").values({ title: "app" }).execute();
-    const database = createExecutorSync(ctx.db, [timestampsPlugin({ clock: "database", format })]);
+    const database = createExecutorSync(ctx.db, [timestampsPlugin({ tables: "all", clock: "database", format })]);
     const before = Date.now();
     await database.insertInto("epochs").values({ title: "db" }).execute();
     const rows = await ctx.db.selectFrom("epochs").select(["title", "created_at", "updated_at"]).orderBy("title")
@@ -346,9 +346,13 @@ suite.test("formats iso, unix and unix-ms, on the app and the database clock", a
   await ctx.db.schema.createTable("texts").addColumn("title", "varchar(20)")
     .addColumn("created_at", "varchar(30)").addColumn("updated_at", "varchar(30)").execute();
   // deno-lint-ignore no-explicit-any
-  const app = createExecutorSync(ctx.db as Kysely<any>, [timestampsPlugin({ clock: () => T1, format: "iso" })]);
+  const app = createExecutorSync(ctx.db as Kysely<any>, [
+    timestampsPlugin({ tables: "all", clock: () => T1, format: "iso" }),
+  ]);
   // deno-lint-ignore no-explicit-any
-  const db = createExecutorSync(ctx.db as Kysely<any>, [timestampsPlugin({ clock: "database", format: "iso" })]);
+  const db = createExecutorSync(ctx.db as Kysely<any>, [
+    timestampsPlugin({ tables: "all", clock: "database", format: "iso" }),
+  ]);
   await app.insertInto("texts").values({ title: "app" }).execute();
   const before = Date.now();
   await db.insertInto("texts").values({ title: "db" }).execute();
@@ -362,7 +366,7 @@ suite.test("formats iso, unix and unix-ms, on the app and the database clock", a
 
 suite.test("repository helpers touch, findCreatedBetween, findUpdatedSince, createWithoutTimestamps", async (ctx) => {
   const clock = testClock();
-  const orm = createORM(ctx.db, [timestampsPlugin({ clock: clock.read })]);
+  const orm = createORM(ctx.db, [timestampsPlugin({ tables: "all", clock: clock.read })]);
   const notes = orm.createRepository({
     tableName: "notes",
     primaryKey: "id",
@@ -402,7 +406,7 @@ suite.test("repository helpers touch, findCreatedBetween, findUpdatedSince, crea
 suite.test("composes with a row scope and another write hook in both orders", async (ctx) => {
   for (const order of ["first", "last"] as const) {
     await ctx.db.deleteFrom("notes").execute();
-    const timestamps = timestampsPlugin({ clock: () => T1 });
+    const timestamps = timestampsPlugin({ tables: "all", clock: () => T1 });
     const other: KyseraPlugin = {
       name: "other",
       scopeRows: (ref, eb) => ref.table === "notes" ? eb(ref.column("title"), "!=", "hidden") : undefined,
