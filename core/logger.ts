@@ -109,10 +109,13 @@ export const silentLogger: KyseraLogger = Object.freeze({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createPrefixedLogger } from "@kysera/kysera/core";
  *
- * const logger = createPrefixedLogger(console, "audit");
- * logger.info("ready"); // "[audit] ready"
+ * const lines: string[] = [];
+ * const sink = { trace() {}, debug() {}, info: (message: string) => void lines.push(message), warn() {}, error() {} };
+ * createPrefixedLogger(sink, "audit").info("ready");
+ * assert.deepEqual(lines, ["[audit] ready"]);
  * ```
  */
 export function createPrefixedLogger(logger: KyseraLogger, prefix: string): KyseraLogger {

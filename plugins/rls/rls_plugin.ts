@@ -308,8 +308,9 @@ interface TablePlan {
  *   const query = executor.selectFrom("posts as p").select("p.title");
  *   assert.equal(query.compile().sql, 'select "p"."title" from "posts" as "p" where "p"."tenant_id" = ?');
  *   assert.deepEqual((await query.execute()).map((p) => p.title), ["mine"]);
- *   await executor.insertInto("posts").values({ id: 3, title: "new" }).execute(); // tenant_id filled: 1
+ *   await executor.insertInto("posts").values({ id: 3, title: "new" }).execute(); // no tenant_id given
  * });
+ * assert.equal(handle.prepare("select tenant_id from posts where id = 3").get()?.tenant_id, 1);
  * await db.destroy();
  * ```
  */
