@@ -38,7 +38,8 @@ const FAMILIES = new WeakMap<object, Family>();
 /**
  * Creates an executor over `db` with `plugins` in force, without running
  * `onInit` hooks (a plugin that has one is refused: use
- * {@linkcode createExecutor}).
+ * {@linkcode createExecutor}). Plugins' `verifySchema` checks (tables that
+ * must exist, columns a plugin needs) are skipped: they need to wait.
  *
  * @param db The Kysely instance to wrap (kept unchanged; see {@linkcode getRawDb}).
  * @param plugins The plugins, in any order; see {@linkcode orderPlugins}.
@@ -105,7 +106,7 @@ function install<DB>(db: Kysely<DB>, ordered: readonly KyseraPlugin[], options: 
 
 /**
  * Creates an executor over `db` with `plugins` in force and runs each
- * plugin's `onInit`, in plugin order. If one fails, the `onDestroy` of
+ * plugin's `verifySchema` then `onInit`, in plugin order. If one fails, the `onDestroy` of
  * those already initialised runs (in reverse) and the failure is thrown as
  * a {@linkcode PluginError}.
  *
@@ -113,6 +114,7 @@ function install<DB>(db: Kysely<DB>, ordered: readonly KyseraPlugin[], options: 
  * @param plugins The plugins, in any order.
  * @returns The executor.
  * @throws {PluginValidationError} When the plugins cannot be used together.
+ * @throws {PluginSchemaError} When a plugin's `verifySchema` finds a listed table or a needed column missing.
  * @throws {PluginError} When an `onInit` fails.
  *
  * @example Lifecycle hooks
@@ -141,19 +143,22 @@ function install<DB>(db: Kysely<DB>, ordered: readonly KyseraPlugin[], options: 
 export async function createExecutor<DB>(
   db: Kysely<DB>,
   plugins: readonly KyseraPlugin[],
+  options: ExecutorOptions = {},
 ): Promise<KyseraExecutor<DB>> {
   const ordered = orderPlugins(plugins);
-  options: ExecutorOptions = {},
   const executor = install(db, ordered, options);
   const done: KyseraPlugin[] = [];
   for (const plugin of ordered) {
+    let hook: "verifySchema" | "onInit" = "verifySchema";
     try {
+      await plugin.verifySchema?.(executor);
+      hook = "onInit";
       await plugin.onInit?.(executor);
     } catch (error) {
       for (const initialised of done.reverse()) {
         await Promise.resolve().then(() => initialised.onDestroy?.(executor)).catch(() => {});
       }
-      throw wrapPluginError(error, { plugin: plugin.name, hook: "onInit" });
+      throw wrapPluginError(error, { plugin: plugin.name, hook });
     }
     done.push(plugin);
   }

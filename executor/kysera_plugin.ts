@@ -304,6 +304,14 @@ export interface KyseraPlugin<C = unknown> {
    */
   readonly rawSql?: RawSqlPolicy | RawSqlDecision<C>;
 
+  /**
+   * Checks the database once when the executor is created with
+   * {@linkcode createExecutor}, before the plugin's `onInit` (e.g. that the
+   * tables the plugin lists exist and have its columns; throw
+   * `PluginSchemaError`). Unlike `onInit` it is optional:
+   * `createExecutorSync` cannot wait and skips it.
+   */
+  verifySchema?(executor: AnyKysely): Promise<void>;
   /** Runs once when the executor is created with {@linkcode createExecutor}, in plugin order. */
   onInit?(executor: AnyKysely): void | Promise<void>;
   /** Runs once in {@linkcode destroyExecutor}, in reverse plugin order. */

@@ -2,6 +2,7 @@ import { isKyseraError, KyseraError, type KyseraErrorOptions } from "../core/mod
 
 /** The plugin hooks the executor calls; named in {@linkcode PluginError}. */
 export type PluginHook =
+  | "verifySchema"
   | "onInit"
   | "onDestroy"
   | "interceptQuery"
@@ -43,8 +44,8 @@ export interface PluginErrorDetails extends KyseraErrorOptions {
  * ```
  */
 export class PluginError extends KyseraError {
-  static override readonly kind: string = "PluginError";
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "PluginError";
   /** The plugin's name. */
   readonly plugin: string;
   /** The hook that threw. */
@@ -156,8 +157,8 @@ export interface PluginValidationDetails {
  * ```
  */
 export class PluginValidationError extends KyseraError {
-  static override readonly kind: string = "PluginValidationError";
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "PluginValidationError";
   /** Why the list was rejected. */
   readonly reason: PluginValidationReason;
   /** The plugin whose declaration failed. */
@@ -230,8 +231,8 @@ export function isPluginValidationError(value: unknown): value is PluginValidati
  * ```
  */
 export class RawSqlRefusedError extends KyseraError {
-  static override readonly kind: string = "RawSqlRefusedError";
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "RawSqlRefusedError";
   /** The refusing plugin. */
   readonly plugin: string;
   /** What kind of raw SQL was seen. */
@@ -286,8 +287,8 @@ export function isRawSqlRefusedError(value: unknown): value is RawSqlRefusedErro
  * ```
  */
 export class PluginLifecycleError extends KyseraError {
-  static override readonly kind: string = "PluginLifecycleError";
   /** The name of this class in the recorded class chain. */
+  static override readonly kind: string = "PluginLifecycleError";
   /** Every failure, in the order the hooks ran. */
   readonly errors: readonly Error[];
 
