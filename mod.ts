@@ -11,7 +11,7 @@
  * package is ESM only: load it with `import` (or `await import()` from
  * CommonJS), not `require()`.
  *
- * @example
+ * @example Quick start
  * ```ts
  * import assert from "node:assert/strict";
  * import { NotFoundError, isKyseraError } from "@kysera/kysera"; // npm: "kysera"

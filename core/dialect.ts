@@ -24,7 +24,7 @@ const ADAPTER_NAMES: Record<string, DialectName> = {
  * @returns The dialect name.
  * @throws {TypeError} When the adapter is none of Kysely's built-in ones.
  *
- * @example
+ * @example Detecting the dialect of a Kysely instance
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
@@ -51,7 +51,7 @@ export function getDialect(db: Pick<Kysely<never>, "getExecutor">): DialectName 
  * @returns The dialect name.
  * @throws {TypeError} When the adapter is none of Kysely's built-in ones.
  *
- * @example
+ * @example Detecting the dialect of an adapter
  * ```ts
  * import assert from "node:assert/strict";
  * import { PostgresAdapter } from "kysely";

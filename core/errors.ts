@@ -163,7 +163,7 @@ export interface DatabaseErrorDetails extends KyseraErrorOptions {
  * An error raised by the database or its driver. Thrown as is for errors
  * that no subclass describes; see {@linkcode parseDatabaseError}.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseError } from "@kysera/kysera/core";
@@ -213,7 +213,7 @@ export class DatabaseError<Code extends DatabaseErrorCode = DatabaseErrorCode> e
 /**
  * A row would duplicate a unique or primary key.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { isUniqueConstraintError, UniqueConstraintError } from "@kysera/kysera/core";
@@ -241,7 +241,7 @@ export class UniqueConstraintError extends DatabaseError<"UNIQUE_VIOLATION"> {
  * A write would break a foreign key: the referenced row is missing, or a
  * referenced row would be deleted or changed.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { ForeignKeyError } from "@kysera/kysera/core";
@@ -266,7 +266,7 @@ export class ForeignKeyError extends DatabaseError<"FOREIGN_KEY_VIOLATION"> {
 /**
  * A NOT NULL column would get no value or NULL.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { NotNullError } from "@kysera/kysera/core";
@@ -291,7 +291,7 @@ export class NotNullError extends DatabaseError<"NOT_NULL_VIOLATION"> {
 /**
  * A CHECK constraint rejected a row.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { CheckConstraintError } from "@kysera/kysera/core";
@@ -341,7 +341,7 @@ export abstract class TransientDatabaseError<
  * `40001`, MariaDB `1020` under `innodb_snapshot_isolation`, SQLite
  * `SQLITE_BUSY_SNAPSHOT`). Retry the whole transaction.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { SerializationError } from "@kysera/kysera/core";
@@ -367,7 +367,7 @@ export class SerializationError extends TransientDatabaseError<"SERIALIZATION_FA
  * The database chose this transaction as a deadlock victim (PostgreSQL
  * `40P01`, MySQL/MariaDB `1213`). Retry the whole transaction.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { DeadlockError } from "@kysera/kysera/core";
@@ -393,7 +393,7 @@ export class DeadlockError extends TransientDatabaseError<"DEADLOCK"> {
  * A lock could not be taken in time (PostgreSQL `55P03`, MySQL/MariaDB
  * `1205`/`3572`, SQLite `SQLITE_BUSY`/`SQLITE_LOCKED`).
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { LockTimeoutError } from "@kysera/kysera/core";
@@ -420,7 +420,7 @@ export class LockTimeoutError extends TransientDatabaseError<"LOCK_TIMEOUT"> {
  * MariaDB `1969` for `max_statement_time`, MySQL `3024`). Not transient by
  * default: the same statement will likely time out again.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { QueryTimeoutError } from "@kysera/kysera/core";
@@ -447,7 +447,7 @@ export class QueryTimeoutError extends DatabaseError<"QUERY_TIMEOUT"> {
  * the server, too many connections, unknown database, SQLite cannot open the
  * file).
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { ConnectionError } from "@kysera/kysera/core";
@@ -472,7 +472,7 @@ export class ConnectionError extends DatabaseError<"CONNECTION_ERROR"> {
 /**
  * A row that had to exist was not found.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { NotFoundError } from "@kysera/kysera/core";
@@ -570,7 +570,7 @@ function safeJson(value: unknown): string {
  * @param value Anything caught.
  * @returns `true` for a Kysera error.
  *
- * @example
+ * @example Recognising a KyseraError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isKyseraError } from "@kysera/kysera/core";
@@ -588,7 +588,7 @@ export function isKyseraError(value: unknown): value is KyseraError {
  * @param value Anything caught.
  * @returns `true` for a database error.
  *
- * @example
+ * @example Recognising a DatabaseError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isDatabaseError, DeadlockError } from "@kysera/kysera/core";
@@ -606,7 +606,7 @@ export function isDatabaseError(value: unknown): value is DatabaseError {
  * @param value Anything caught.
  * @returns `true` for a unique violation.
  *
- * @example
+ * @example Recognising an UniqueConstraintError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isUniqueConstraintError } from "@kysera/kysera/core";
@@ -624,7 +624,7 @@ export function isUniqueConstraintError(value: unknown): value is UniqueConstrai
  * @param value Anything caught.
  * @returns `true` for a foreign key violation.
  *
- * @example
+ * @example Recognising a ForeignKeyError
  * ```ts
  * import assert from "node:assert/strict";
  * import { ForeignKeyError, isForeignKeyError } from "@kysera/kysera/core";
@@ -642,7 +642,7 @@ export function isForeignKeyError(value: unknown): value is ForeignKeyError {
  * @param value Anything caught.
  * @returns `true` for a NOT NULL violation.
  *
- * @example
+ * @example Recognising a NotNullError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isNotNullError, NotNullError } from "@kysera/kysera/core";
@@ -660,7 +660,7 @@ export function isNotNullError(value: unknown): value is NotNullError {
  * @param value Anything caught.
  * @returns `true` for a CHECK violation.
  *
- * @example
+ * @example Recognising a CheckConstraintError
  * ```ts
  * import assert from "node:assert/strict";
  * import { CheckConstraintError, isCheckConstraintError } from "@kysera/kysera/core";
@@ -678,7 +678,7 @@ export function isCheckConstraintError(value: unknown): value is CheckConstraint
  * @param value Anything caught.
  * @returns `true` for a serialization failure.
  *
- * @example
+ * @example Recognising a SerializationError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isSerializationError, SerializationError } from "@kysera/kysera/core";
@@ -696,7 +696,7 @@ export function isSerializationError(value: unknown): value is SerializationErro
  * @param value Anything caught.
  * @returns `true` for a deadlock.
  *
- * @example
+ * @example Recognising a DeadlockError
  * ```ts
  * import assert from "node:assert/strict";
  * import { DeadlockError, isDeadlockError } from "@kysera/kysera/core";
@@ -714,7 +714,7 @@ export function isDeadlockError(value: unknown): value is DeadlockError {
  * @param value Anything caught.
  * @returns `true` for a lock timeout.
  *
- * @example
+ * @example Recognising a LockTimeoutError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isLockTimeoutError, LockTimeoutError } from "@kysera/kysera/core";
@@ -732,7 +732,7 @@ export function isLockTimeoutError(value: unknown): value is LockTimeoutError {
  * @param value Anything caught.
  * @returns `true` for a statement timeout or cancellation.
  *
- * @example
+ * @example Recognising a QueryTimeoutError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isQueryTimeoutError, QueryTimeoutError } from "@kysera/kysera/core";
@@ -750,7 +750,7 @@ export function isQueryTimeoutError(value: unknown): value is QueryTimeoutError 
  * @param value Anything caught.
  * @returns `true` for a connection failure.
  *
- * @example
+ * @example Recognising a ConnectionError
  * ```ts
  * import assert from "node:assert/strict";
  * import { ConnectionError, isConnectionError } from "@kysera/kysera/core";
@@ -768,7 +768,7 @@ export function isConnectionError(value: unknown): value is ConnectionError {
  * @param value Anything caught.
  * @returns `true` for a missing row.
  *
- * @example
+ * @example Recognising a NotFoundError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isNotFoundError, NotFoundError } from "@kysera/kysera/core";
@@ -786,7 +786,7 @@ export function isNotFoundError(value: unknown): value is NotFoundError {
  * @param value Anything caught.
  * @returns `true` for a rejected cursor.
  *
- * @example
+ * @example Recognising an InvalidCursorError
  * ```ts
  * import assert from "node:assert/strict";
  * import { InvalidCursorError, isInvalidCursorError } from "@kysera/kysera/core";

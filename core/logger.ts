@@ -5,7 +5,7 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error";
  * The logger Kysera writes to. Any object with these five methods will do
  * (`console` itself, pino, winston, std `@std/log` loggers).
  *
- * @example
+ * @example The console is a logger
  * ```ts
  * import type { KyseraLogger } from "@kysera/kysera/core";
  *
@@ -50,7 +50,7 @@ export interface ConsoleLoggerOptions {
  * @returns The logger.
  * @throws {RangeError} When `level` is not a log level.
  *
- * @example
+ * @example Logging warnings and errors to the console
  * ```ts
  * import { createConsoleLogger } from "@kysera/kysera/core";
  *
@@ -85,7 +85,7 @@ function noop(): void {}
 /**
  * A logger that writes nothing.
  *
- * @example
+ * @example Turning logging off
  * ```ts
  * import { silentLogger } from "@kysera/kysera/core";
  *
@@ -107,7 +107,7 @@ export const silentLogger: KyseraLogger = Object.freeze({
  * @param prefix The prefix, e.g. a plugin name.
  * @returns The prefixed logger.
  *
- * @example
+ * @example Prefixing a plugin's messages
  * ```ts
  * import assert from "node:assert/strict";
  * import { createPrefixedLogger } from "@kysera/kysera/core";

@@ -5,7 +5,7 @@ import type { Insertable, Kysely, Selectable, Transaction, Updateable } from "ky
  * Functions that take an `Executor<DB>` work both inside and outside a
  * transaction.
  *
- * @example
+ * @example A function that runs inside or outside a transaction
  * ```ts
  * import type { Executor } from "@kysera/kysera/core";
  *

@@ -8,7 +8,7 @@ import type { QueryFunction } from "./create_query.ts";
  * @param second The next step: `(ctx, previous) => result`.
  * @returns A query function taking `first`'s arguments.
  *
- * @example
+ * @example Two queries in sequence
  * ```ts
  * import { compose, createQuery, type DbContext } from "@kysera/kysera/dal";
  *
@@ -42,7 +42,7 @@ export type ChainStep<DB, P, R> = (ctx: DbContext<DB>, previous: P) => R | Promi
  * @param steps The next steps.
  * @returns A query function taking `first`'s arguments and returning the last result.
  *
- * @example
+ * @example Several steps in sequence
  * ```ts
  * import { chain, createQuery, type DbContext } from "@kysera/kysera/dal";
  *
@@ -111,7 +111,7 @@ export type QueryArguments<F> = F extends QueryFunction<any, infer A, unknown> ?
  * @param queries The queries, by name.
  * @returns A query function returning `{ name: result }`.
  *
- * @example
+ * @example Independent queries at once
  * ```ts
  * import { createQuery, type DbContext, parallel } from "@kysera/kysera/dal";
  *
@@ -154,7 +154,7 @@ export function parallel<Q extends Record<string, AnyQueryFunction>>(
  * @param otherwise The query when it does not.
  * @returns A query function.
  *
- * @example
+ * @example A query that runs only when a condition holds
  * ```ts
  * import { conditional, createQuery, type DbContext } from "@kysera/kysera/dal";
  *
@@ -183,7 +183,7 @@ export function conditional<DB, A extends unknown[], R1, R2 = undefined>(
  * @param map The transformation.
  * @returns A query function with the same arguments.
  *
- * @example
+ * @example Reshaping a query's result
  * ```ts
  * import { createQuery, type DbContext, mapResult } from "@kysera/kysera/dal";
  *

@@ -5,7 +5,7 @@ import type { Executor } from "../core/mod.ts";
  * What a DAL query function runs on: the database (a Kysely instance, an
  * executor or a transaction) and whether it is a transaction.
  *
- * @example
+ * @example A query function's context
  * ```ts
  * import type { DbContext } from "@kysera/kysera/dal";
  *
@@ -31,7 +31,7 @@ export type DbInput<DB> = Kysely<DB> | Transaction<DB> | DbContext<DB>;
  * @returns The context (the same object when `input` is one).
  * @throws {TypeError} When `input` is none of these.
  *
- * @example
+ * @example A context from a Kysely instance
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";

@@ -58,7 +58,7 @@ export function createQuery<DB, A extends unknown[], R>(
  * @param name The name errors give (default: the function's name).
  * @returns The query function.
  *
- * @example
+ * @example A query that must run in a transaction
  * ```ts
  * import { createTransactionalQuery, type DbContext } from "@kysera/kysera/dal"; // npm: "kysera/dal"
  *

@@ -3,7 +3,7 @@ import { KyseraError } from "../core/mod.ts";
 /**
  * A transactional query was called outside a transaction. No SQL was sent.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { isTransactionRequiredError, TransactionRequiredError } from "@kysera/kysera/dal";
@@ -37,7 +37,7 @@ export class TransactionRequiredError extends KyseraError {
  * @param value Anything caught.
  * @returns `true` for a refused transactional query.
  *
- * @example
+ * @example Recognising a TransactionRequiredError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isTransactionRequiredError } from "@kysera/kysera/dal";

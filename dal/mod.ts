@@ -8,7 +8,7 @@
  * - {@linkcode compose}, {@linkcode chain}, {@linkcode parallel},
  *   {@linkcode conditional}, {@linkcode mapResult}
  *
- * @example
+ * @example Quick start
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
@@ -25,8 +25,9 @@
  * const addNote = createQuery((ctx: DbContext<DB>, body: string) =>
  *   ctx.db.insertInto("notes").values({ body }).execute()
  * );
- * await withTransaction(db, (ctx) => addNote(ctx, "hello"));
- * console.log(await db.selectFrom("notes").select("body").execute()); // [{ body: "hello" }]
+ * await transaction(db, (ctx) => addNote(ctx, "hello"));
+ * const notes = await db.selectFrom("notes").select("body").execute();
+ * assert.deepEqual(notes.map((n) => n.body), ["hello"]);
  * await db.destroy();
  * ```
  *

@@ -174,7 +174,7 @@ export async function createExecutor<DB>(
  * @throws {PluginLifecycleError} With every failure, after all hooks ran and the connection was destroyed.
  * @throws {TypeError} When `executor` is not an executor.
  *
- * @example
+ * @example Destroying an executor and its database
  * ```ts
  * import { DatabaseSync } from "node:sqlite";
  * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
@@ -211,7 +211,7 @@ export async function destroyExecutor<DB>(executor: KyseraExecutor<DB>): Promise
  * @returns The original Kysely instance.
  * @throws {TypeError} When `executor` is not an executor.
  *
- * @example
+ * @example The Kysely instance under an executor
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
@@ -238,7 +238,7 @@ export function getRawDb<DB>(executor: KyseraExecutor<DB>): Kysely<DB> {
  * @param db A Kysely instance.
  * @returns `true` for an executor and everything derived from one.
  *
- * @example
+ * @example Telling an executor from a plain Kysely instance
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
@@ -266,7 +266,7 @@ export function isKyseraExecutor(db: Pick<Kysely<never>, "getExecutor">): boolea
  * @returns The plugins.
  * @throws {TypeError} When `executor` is not an executor.
  *
- * @example
+ * @example The plugins of an executor, in order
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";

@@ -78,7 +78,21 @@ export interface TableReference<C = unknown> {
   column(name: string): Expression<unknown>;
 }
 
-/** A value in {@linkcode WriteInfo.rows} that is an SQL expression, not a literal. */
+/**
+ * A value in {@linkcode WriteInfo.rows} that is an SQL expression, not a
+ * literal: `onWrite` sees the expression's operation node, not a value.
+ *
+ * @example Telling expressions from literal values
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sql } from "kysely";
+ * import { WriteExpression } from "@kysera/kysera/executor";
+ *
+ * const value: unknown = new WriteExpression(sql`current_timestamp`.toOperationNode());
+ * assert.ok(value instanceof WriteExpression);
+ * assert.equal(value.node.kind, "RawNode");
+ * ```
+ */
 export class WriteExpression {
   /** The expression's operation node. */
   readonly node: OperationNode;

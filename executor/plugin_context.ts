@@ -95,7 +95,7 @@ export function allowRawSql<R>(fn: () => R): R {
  *
  * @returns `true` inside `allowRawSql`.
  *
- * @example
+ * @example Inside and outside allowRawSql
  * ```ts
  * import assert from "node:assert/strict";
  * import { allowRawSql, isRawSqlAllowed } from "@kysera/kysera/executor";

@@ -101,7 +101,7 @@ export function wrapPluginError(error: unknown, details: Omit<PluginErrorDetails
  * @param value Anything caught.
  * @returns `true` for a plugin error.
  *
- * @example
+ * @example Recognising a PluginError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isPluginError } from "@kysera/kysera/executor";
@@ -201,7 +201,7 @@ function validationMessage(d: PluginValidationDetails): string {
  * @param value Anything caught.
  * @returns `true` for a plugin validation error.
  *
- * @example
+ * @example Recognising a PluginValidationError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isPluginValidationError, PluginValidationError } from "@kysera/kysera/executor";
@@ -219,7 +219,7 @@ export function isPluginValidationError(value: unknown): value is PluginValidati
  * refused by a plugin that cannot enforce itself on it. Run it inside
  * `allowRawSql(...)` to opt in. No SQL was sent.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { RawSqlRefusedError } from "@kysera/kysera/executor";
@@ -260,7 +260,7 @@ export class RawSqlRefusedError extends KyseraError {
  * @param value Anything caught.
  * @returns `true` when a plugin refused raw SQL.
  *
- * @example
+ * @example Recognising a RawSqlRefusedError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isRawSqlRefusedError } from "@kysera/kysera/executor";
@@ -277,7 +277,7 @@ export function isRawSqlRefusedError(value: unknown): value is RawSqlRefusedErro
  * hook even when one fails). Each failure is a {@linkcode PluginError} in
  * `errors`.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { PluginError, PluginLifecycleError } from "@kysera/kysera/executor";
@@ -329,7 +329,7 @@ export interface PluginSchemaErrorDetails extends KyseraErrorOptions {
  * {@linkcode createExecutor} from a plugin's `verifySchema` hook, before any
  * query runs; `createExecutorSync` cannot look and skips the check.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { PluginSchemaError } from "@kysera/kysera/executor";
@@ -400,7 +400,7 @@ export function isPluginSchemaError(value: unknown): value is PluginSchemaError 
  * No SQL was sent. See the executor option `outsideTransaction` and
  * `allowOutsideTransaction()`.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { OutsideTransactionError } from "@kysera/kysera/executor";
@@ -428,7 +428,7 @@ export class OutsideTransactionError extends KyseraError<"OUTSIDE_TRANSACTION"> 
  * @param value Anything caught.
  * @returns `true` when a query was refused for bypassing a running transaction.
  *
- * @example
+ * @example Recognising an OutsideTransactionError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isOutsideTransactionError, OutsideTransactionError } from "@kysera/kysera/executor";

@@ -68,7 +68,7 @@ export interface NamedTable {
  * @param node A root operation node.
  * @returns Its operation.
  *
- * @example
+ * @example The operation of a query tree
  * ```ts
  * import { DummyDriver, Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from "kysely";
  * import { operationOf } from "@kysera/kysera/executor";
@@ -111,7 +111,7 @@ function replaces(node: InsertQueryNode): boolean {
  * @returns The table, or `undefined` when the item is not a plain table
  * (a subquery, raw SQL).
  *
- * @example
+ * @example The table of a FROM item
  * ```ts
  * import { AliasNode, IdentifierNode, TableNode } from "kysely";
  * import { namedTable } from "@kysera/kysera/executor";
@@ -144,7 +144,7 @@ function fromTableNode(node: TableNode, alias: string | undefined): NamedTable {
  * @param node A root operation node.
  * @returns The table, or `undefined` when it is not a plain table.
  *
- * @example
+ * @example The target table of a write
  * ```ts
  * import { AliasNode, IdentifierNode, TableNode, UpdateQueryNode } from "kysely";
  * import { targetOf } from "@kysera/kysera/executor";
@@ -175,7 +175,7 @@ export function targetOf(node: OperationNode): NamedTable | undefined {
  * @param node An UPDATE.
  * @returns Its target items (tables, aliased or not; anything else is raw SQL or a subquery).
  *
- * @example
+ * @example The tables an UPDATE writes
  * ```ts
  * import { TableNode, UpdateQueryNode } from "kysely";
  * import { updateTargets } from "@kysera/kysera/executor";
@@ -209,7 +209,7 @@ function referredName(item: OperationNode): string | undefined {
  * target itself, or the USING/JOIN item it names), and whether it was
  * resolved through USING/JOIN.
  *
- * @example
+ * @example The tables a DELETE writes
  * ```ts
  * import { DummyDriver, Kysely, MysqlAdapter, MysqlIntrospector, MysqlQueryCompiler } from "kysely";
  * import { deleteTargets, namedTable } from "@kysera/kysera/executor";
@@ -251,7 +251,7 @@ export function deleteTargets(node: DeleteQueryNode): readonly { item: Operation
  * @param node A root operation node.
  * @returns The written items (tables, aliased or not; anything else is raw SQL).
  *
- * @example
+ * @example The tables a write touches
  * ```ts
  * import { TableNode, UpdateQueryNode } from "kysely";
  * import { namedTable, writeTargets } from "@kysera/kysera/executor";
@@ -287,7 +287,7 @@ export function writeTargets(node: OperationNode): readonly OperationNode[] {
  * @returns The column and its qualifier, or `undefined` for raw SQL (which
  * no hook can read).
  *
- * @example
+ * @example The column of a SET entry
  * ```ts
  * import { ColumnNode, ColumnUpdateNode, ValueNode } from "kysely";
  * import { setColumn } from "@kysera/kysera/executor";
@@ -314,7 +314,7 @@ export function setColumn(column: OperationNode): { name: string; qualifier: str
  * @param updates The `ColumnUpdateNode`s.
  * @returns Each entry's column, qualifier and value node.
  *
- * @example
+ * @example The SET entries of an UPDATE
  * ```ts
  * import { ColumnNode, ColumnUpdateNode, ValueNode } from "kysely";
  * import { setEntries } from "@kysera/kysera/executor";
@@ -345,7 +345,7 @@ export function setEntries(
  * @param node An INSERT.
  * @returns Its columns, the kind of source, and the rows of a VALUES list.
  *
- * @example
+ * @example The rows of an INSERT
  * ```ts
  * import { DummyDriver, Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from "kysely";
  * import { insertedRows } from "@kysera/kysera/executor";
@@ -402,7 +402,7 @@ const WRITE_KINDS: ReadonlySet<string> = new Set([
  * @param node A root operation node.
  * @returns The CTEs whose body writes.
  *
- * @example
+ * @example Writes inside WITH clauses
  * ```ts
  * import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
  * import { cteWrites } from "@kysera/kysera/executor";
@@ -429,7 +429,7 @@ export function cteWrites(node: OperationNode): readonly CommonTableExpressionNo
  * @param node A root operation node.
  * @returns `true` for a write.
  *
- * @example
+ * @example Telling writes from reads
  * ```ts
  * import { SelectQueryNode } from "kysely";
  * import { isWrite } from "@kysera/kysera/executor";
@@ -452,7 +452,7 @@ export function isWrite(node: OperationNode): boolean {
  * @param dialect The executor's dialect.
  * @returns `true` when `TENANT_ID` and `tenant_id` are one column.
  *
- * @example
+ * @example Dialects that fold column names
  * ```ts
  * import { foldsColumnNames } from "@kysera/kysera/executor";
  * import assert from "node:assert/strict";
@@ -475,7 +475,7 @@ export function foldsColumnNames(dialect: DialectName | undefined): boolean {
  * @param dialect The executor's dialect.
  * @returns The row, read as the database reads it.
  *
- * @example
+ * @example A row keyed by column name
  * ```ts
  * import { columnRow } from "@kysera/kysera/executor";
  * import assert from "node:assert/strict";
@@ -509,7 +509,7 @@ export function columnRow(row: Record<string, unknown>, dialect: DialectName | u
  * @param node A root operation node.
  * @returns The tables, in the order first met.
  *
- * @example
+ * @example Every table a statement names
  * ```ts
  * import { DummyDriver, Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from "kysely";
  * import { statementTables } from "@kysera/kysera/executor";

@@ -14,7 +14,7 @@ import type { DialectName } from "../core/mod.ts";
  * @returns A function from a table name as a query spells it to the listed
  * name, or `undefined` when it is not listed.
  *
- * @example
+ * @example Matching table names as the query spells them
  * ```ts
  * import assert from "node:assert/strict";
  * import { tableLookup } from "@kysera/kysera/executor";
@@ -59,7 +59,7 @@ export interface TableCoverageOptions {
  * the name itself when every table is covered), or `undefined` when the
  * table is not covered.
  *
- * @example
+ * @example Covered and excluded tables
  * ```ts
  * import assert from "node:assert/strict";
  * import { tableCoverage } from "@kysera/kysera/executor";

@@ -30,6 +30,7 @@ export type OutsideTransactionPolicy = "throw" | "warn" | "allow";
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
  * import { createExecutorSync, inTransactionScope, isOutsideTransactionError } from "@kysera/kysera/executor";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
@@ -46,7 +47,8 @@ export type OutsideTransactionPolicy = "throw" | "warn" | "allow";
  *   assert.ok(isOutsideTransactionError(error));
  * });
  * await trx.commit().execute();
- * assert.deepEqual(await executor.selectFrom("t").selectAll().execute(), [{ v: 1 }]);
+ * const rows = await executor.selectFrom("t").select("v").execute();
+ * assert.deepEqual(rows.map((r) => r.v), [1]);
  * await db.destroy();
  * ```
  */

@@ -93,9 +93,10 @@ export interface Orm<DB, Ext = unknown> {
  * const orm = createORM(db, [hello]);
  * const users = orm.createRepository({ tableName: "users", primaryKey: "id" });
  * const ada = await users.create({ email: "ada@example.com" });
- * console.log(ada, await users.find({ where: { email: { $endsWith: "@example.com" } } }));
- * // { id: 1, email: "ada@example.com" } [{ id: 1, email: "ada@example.com" }]
- * console.log(await users.transaction(async (trx) => trx.hello())); // "hello from users"
+ * assert.equal(ada.id, 1);
+ * const found = await users.find({ where: { email: { $endsWith: "@example.com" } } });
+ * assert.deepEqual(found.map((u) => u.email), ["ada@example.com"]);
+ * assert.equal(await users.transaction(async (trx) => trx.hello()), "hello from users");
  * await db.destroy();
  * ```
  *

@@ -69,7 +69,7 @@ function describeIssue(issue: StandardIssue): string {
  * @param value Anything.
  * @returns Whether it is a validation error.
  *
- * @example
+ * @example Recognising a ValidationError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isValidationError } from "@kysera/kysera/repository";
@@ -86,7 +86,7 @@ export function isValidationError(value: unknown): value is ValidationError {
  * operator that does not exist. Thrown before any SQL is built, whatever
  * the environment.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { InvalidWhereError } from "@kysera/kysera/repository";
@@ -119,7 +119,7 @@ export class InvalidWhereError extends KyseraError {
  * @param value Anything.
  * @returns Whether it is an invalid-where error.
  *
- * @example
+ * @example Recognising an InvalidWhereError
  * ```ts
  * import assert from "node:assert/strict";
  * import { InvalidWhereError, isInvalidWhereError } from "@kysera/kysera/repository";
@@ -138,7 +138,7 @@ export function isInvalidWhereError(value: unknown): value is InvalidWhereError 
  * every row, so it is refused before any SQL is sent; say so explicitly with
  * `updateAll(changes)` or `deleteAll()`.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { isUnfilteredWriteError, UnfilteredWriteError } from "@kysera/kysera/repository";
@@ -182,7 +182,7 @@ export class UnfilteredWriteError extends KyseraError {
  * @param value Anything.
  * @returns Whether it is an unfiltered-write error.
  *
- * @example
+ * @example Recognising an UnfilteredWriteError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isUnfilteredWriteError } from "@kysera/kysera/repository";

@@ -16,7 +16,7 @@
  *
  * @typeParam V The column's value type.
  *
- * @example
+ * @example Operators on a number column
  * ```ts
  * import assert from "node:assert/strict";
  * import type { ColumnFilter } from "@kysera/kysera/repository";
@@ -87,7 +87,7 @@ export interface WhereLogic<R> {
  *
  * @typeParam R The row type.
  *
- * @example
+ * @example A typed where clause
  * ```ts
  * import assert from "node:assert/strict";
  * import type { Where } from "@kysera/kysera/repository";

@@ -10,7 +10,7 @@ export type RLSOperation = "read" | "create" | "update" | "delete";
  * column map (a forged tenant id, a row moved to another tenant), or a
  * `validate` policy returned `false`. Thrown before any SQL is sent.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { RLSPolicyViolation } from "@kysera/kysera/rls";
@@ -49,7 +49,7 @@ export class RLSPolicyViolation extends KyseraError {
  * enclosing `rlsContext.runAsync(...)`) while the plugin requires one. No
  * SQL was sent.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { RLSContextError } from "@kysera/kysera/rls";
@@ -87,7 +87,7 @@ export class RLSContextError extends KyseraError {
  * @param value Anything caught.
  * @returns `true` for a policy violation.
  *
- * @example
+ * @example Recognising a RLSPolicyViolation
  * ```ts
  * import assert from "node:assert/strict";
  * import { isRLSPolicyViolation } from "@kysera/kysera/rls";
@@ -105,7 +105,7 @@ export function isRLSPolicyViolation(value: unknown): value is RLSPolicyViolatio
  * @param value Anything caught.
  * @returns `true` for a missing RLS context.
  *
- * @example
+ * @example Recognising a RLSContextError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isRLSContextError, RLSContextError } from "@kysera/kysera/rls";
@@ -123,7 +123,7 @@ export function isRLSContextError(value: unknown): value is RLSContextError {
  * `checkNativeRLS`): the role owns a table, is a superuser or has
  * BYPASSRLS, or a table does not have row-level security enabled and forced.
  *
- * @example
+ * @example Inspecting the error
  * ```ts
  * import assert from "node:assert/strict";
  * import { NativeRLSError } from "@kysera/kysera/rls";
@@ -161,7 +161,7 @@ export class NativeRLSError extends KyseraError {
  * @param value Anything caught.
  * @returns `true` for a failed native startup check.
  *
- * @example
+ * @example Recognising a NativeRLSError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isNativeRLSError } from "@kysera/kysera/rls";

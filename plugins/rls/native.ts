@@ -230,7 +230,7 @@ export function generateNativePolicies<DB>(schema: RLSSchema<DB>, options: Nativ
  * @param options Prefix and bypass roles.
  * @returns Setting name to value.
  *
- * @example
+ * @example The session settings for a context
  * ```ts
  * import assert from "node:assert/strict";
  * import { nativeSettings } from "@kysera/kysera/rls";
@@ -272,7 +272,7 @@ export function nativeSettings(context: RLSContext, options: NativeContextOption
  * @returns When the settings are applied.
  * @throws {RLSContextError} Outside any RLS context.
  *
- * @example
+ * @example Setting the session inside a transaction
  * ```ts ignore
  * await db.transaction().execute(async (trx) => {
  *   await applyNativeContext(trx);
@@ -307,7 +307,7 @@ async function setLocal(db: AnyKysely, settings: Readonly<Record<string, string>
  * @returns What `fn` returns.
  * @throws {RLSContextError} Outside any RLS context.
  *
- * @example
+ * @example A transaction with the RLS context applied
  * ```ts ignore
  * const rows = await rlsContext.runAsync(ctx, () =>
  *   rlsTransaction(executor, (trx) => trx.selectFrom("posts").selectAll().execute()));
@@ -345,7 +345,7 @@ export interface NativeRLSReport {
  * @param tables The tables that rely on native policies.
  * @returns The report.
  *
- * @example
+ * @example Checking that native policies bind the role
  * ```ts ignore
  * const report = await checkNativeRLS(executor, ["posts"]);
  * if (!report.ok) throw new Error(report.problems.join("; "));
@@ -431,7 +431,7 @@ function sameSettings(a: Readonly<Record<string, string>>, b: Readonly<Record<st
  * @returns The plugin.
  * @throws {NativeRLSError} From `createExecutor` when `checkTables` finds a problem.
  *
- * @example
+ * @example Native policies with the plugin
  * ```ts ignore
  * import { createExecutor } from "@kysera/kysera/executor";
  * import { nativeRLSPlugin, rlsContext } from "@kysera/kysera/rls";
