@@ -191,11 +191,13 @@ function namedTables(options: AuditOptions): string[] {
  *
  * @example Auditing a builder update
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createExecutorSync } from "@kysera/kysera/executor";
- * import { auditPlugin, createAuditTable, auditReader } from "@kysera/kysera/audit";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createExecutorSync } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { auditPlugin, createAuditTable, auditReader } from "@kysera/kysera/audit"; // npm: "kysera/audit"
  *
  * // deno-lint-ignore no-explicit-any
  * const db = new Kysely<any>({
@@ -208,18 +210,19 @@ function namedTables(options: AuditOptions): string[] {
  * await executor.insertInto("posts").values({ id: 1, title: "draft" }).execute();
  * await executor.updateTable("posts").set({ title: "final" }).where("id", "=", 1).execute();
  * const history = await auditReader(db).getAuditHistory("posts", 1);
- * console.log(history.map((e) => [e.operation, e.changedFields]));
- * // [["insert", ["id", "title"]], ["update", ["title"]]]
+ * assert.deepEqual(history.map((e) => [e.operation, e.changedFields]), [["insert", ["id", "title"]], ["update", ["title"]]]);
  * await db.destroy();
  * ```
  *
  * @example Redacting a secret column
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createExecutorSync } from "@kysera/kysera/executor";
- * import { auditPlugin, auditReader, createAuditTable } from "@kysera/kysera/audit";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createExecutorSync } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { auditPlugin, auditReader, createAuditTable } from "@kysera/kysera/audit"; // npm: "kysera/audit"
  *
  * // deno-lint-ignore no-explicit-any
  * const db = new Kysely<any>({
@@ -232,8 +235,8 @@ function namedTables(options: AuditOptions): string[] {
  * await executor.insertInto("users").values({ id: 1, email: "a@x.io", password_hash: "h1" }).execute();
  * await executor.updateTable("users").set({ password_hash: "h2" }).where("id", "=", 1).execute();
  * const [, changed] = await auditReader(db).getAuditHistory("users", 1);
- * console.log(changed?.changedFields, changed?.newValues);
- * // ["password_hash"] { id: 1, email: "a@x.io" }
+ * assert.deepEqual(changed?.changedFields, ["password_hash"]);
+ * assert.deepEqual(changed?.newValues, { id: 1, email: "a@x.io" }); // the hash is left out
  * await db.destroy();
  * ```
  */

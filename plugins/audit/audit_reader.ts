@@ -144,7 +144,9 @@ function parse(row: Row): AuditEntry {
  *
  * @example The row as it was
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
  * import { createExecutorSync } from "@kysera/kysera/executor";
@@ -163,16 +165,18 @@ function parse(row: Row): AuditEntry {
  * now = new Date("2024-02-01T00:00:00.000Z");
  * await executor.updateTable("posts").set({ title: "v2" }).where("id", "=", 1).execute();
  * const reader = auditReader(executor);
- * console.log((await reader.asOf("posts", 1, new Date("2024-01-15T00:00:00.000Z")))?.title); // "v1"
+ * assert.equal((await reader.asOf("posts", 1, new Date("2024-01-15T00:00:00.000Z")))?.title, "v1");
  * const [, second] = await reader.getAuditHistory("posts", 1);
  * await reader.restoreFromAudit(second!.id);
- * console.log((await db.selectFrom("posts").select("title").executeTakeFirst())?.title); // "v1"
+ * assert.equal((await db.selectFrom("posts").select("title").executeTakeFirst())?.title, "v1");
  * await db.destroy();
  * ```
  *
  * @example Each tenant sees only its own audit rows
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
  * import { createExecutorSync } from "@kysera/kysera/executor";
@@ -202,8 +206,8 @@ function parse(row: Row): AuditEntry {
  * await rlsContext.runAsync(as(2), () => executor.insertInto("notes").values({ id: 2, body: "two" }).execute());
  * await rlsContext.runAsync(as(1), async () => {
  *   const reader = auditReader(executor);
- *   console.log((await reader.getTableAuditLogs("notes")).map((e) => e.entityId)); // ["1"]
- *   console.log(await reader.getAuditHistory("notes", 2)); // []
+ *   assert.deepEqual((await reader.getTableAuditLogs("notes")).map((e) => e.entityId), ["1"]);
+ *   assert.deepEqual(await reader.getAuditHistory("notes", 2), []); // tenant 2's note is hidden
  * });
  * await db.destroy();
  * ```

@@ -44,7 +44,9 @@ const TIME_TYPE: Record<DialectName, string> = {
  *
  * @example Creating the table on SQLite
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
  * import { createAuditTable } from "@kysera/kysera/audit";
@@ -54,7 +56,7 @@ const TIME_TYPE: Record<DialectName, string> = {
  * });
  * await createAuditTable(db);
  * const tables = await db.introspection.getTables();
- * console.log(tables.map((t) => t.name)); // ["audit_logs"]
+ * assert.deepEqual(tables.map((t) => t.name), ["audit_logs"]);
  * await db.destroy();
  * ```
  */

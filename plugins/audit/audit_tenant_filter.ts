@@ -25,6 +25,7 @@ export type AuditTenantMap = (ctx: AuditTenantContext) => { readonly tenant_id: 
  *
  * @example The audit table under row-level security
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineRLSSchema, deny, filter } from "@kysera/kysera/rls";
  * import { auditTenantFilter } from "@kysera/kysera/audit";
  *
@@ -33,8 +34,8 @@ export type AuditTenantMap = (ctx: AuditTenantContext) => { readonly tenant_id: 
  *   // Read filtered by tenant; written only by the audit plugin (append-only for the application).
  *   audit_logs: { policies: [filter("read", auditTenantFilter()), deny(["create", "update", "delete"])] },
  * });
- * console.log(auditTenantFilter()({ auth: { tenantId: 7 } })); // { tenant_id: "7" }
- * console.log(Object.keys(schema)); // ["posts", "audit_logs"]
+ * assert.deepEqual(auditTenantFilter()({ auth: { tenantId: 7 } }), { tenant_id: "7" });
+ * assert.deepEqual(Object.keys(schema), ["posts", "audit_logs"]);
  * ```
  */
 export function auditTenantFilter(

@@ -26,13 +26,13 @@ import { KyseraError } from "../../core/mod.ts";
  *
  * @example Telling a refused write
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isUnauditableWriteError, UnauditableWriteError } from "@kysera/kysera/audit";
  *
  * const error = new UnauditableWriteError("merge", "posts", "use INSERT and UPDATE");
- * console.log(isUnauditableWriteError(error), error.code);
- * // true "UNAUDITABLE_WRITE"
- * console.log(error.message);
- * // "Cannot audit a merge of 'posts': use INSERT and UPDATE"
+ * assert.ok(isUnauditableWriteError(error));
+ * assert.equal(error.code, "UNAUDITABLE_WRITE");
+ * assert.equal(error.message, "Cannot audit a merge of 'posts': use INSERT and UPDATE");
  * ```
  */
 export class UnauditableWriteError extends KyseraError {
@@ -70,11 +70,12 @@ export class UnauditableWriteError extends KyseraError {
  * @param value Anything caught.
  * @returns `true` for a write the audit plugin refused.
  *
- * @example
+ * @example Recognising an UnauditableWriteError
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isUnauditableWriteError } from "@kysera/kysera/audit";
  *
- * console.log(isUnauditableWriteError(new Error("x"))); // false
+ * assert.equal(isUnauditableWriteError(new Error("x")), false);
  * ```
  */
 export function isUnauditableWriteError(value: unknown): value is UnauditableWriteError {
@@ -89,13 +90,14 @@ export function isUnauditableWriteError(value: unknown): value is UnauditableWri
  *
  * @example Telling a refused restore
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AuditRestoreError, isAuditRestoreError } from "@kysera/kysera/audit";
  *
  * const error = new AuditRestoreError(7, "it records the update without the row before it");
- * console.log(isAuditRestoreError(error), error.code, error.auditId);
- * // true "AUDIT_RESTORE" 7
- * console.log(error.message);
- * // "Cannot restore from audit entry 7: it records the update without the row before it"
+ * assert.ok(isAuditRestoreError(error));
+ * assert.equal(error.code, "AUDIT_RESTORE");
+ * assert.equal(error.auditId, 7);
+ * assert.equal(error.message, "Cannot restore from audit entry 7: it records the update without the row before it");
  * ```
  */
 export class AuditRestoreError extends KyseraError {
@@ -126,11 +128,12 @@ export class AuditRestoreError extends KyseraError {
  * @param value Anything caught.
  * @returns `true` for a restore the audit reader refused.
  *
- * @example
+ * @example Recognising an AuditRestoreError
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isAuditRestoreError } from "@kysera/kysera/audit";
  *
- * console.log(isAuditRestoreError(new Error("x"))); // false
+ * assert.equal(isAuditRestoreError(new Error("x")), false);
  * ```
  */
 export function isAuditRestoreError(value: unknown): value is AuditRestoreError {

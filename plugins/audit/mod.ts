@@ -24,11 +24,13 @@
  *
  * @example Auditing and reading back
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, SqliteDialect } from "kysely";
- * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
- * import { createExecutorSync } from "@kysera/kysera/executor";
- * import { auditPlugin, auditReader, createAuditTable } from "@kysera/kysera/audit";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { createExecutorSync } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { auditPlugin, auditReader, createAuditTable } from "@kysera/kysera/audit"; // npm: "kysera/audit"
  *
  * // deno-lint-ignore no-explicit-any
  * const db = new Kysely<any>({
@@ -41,8 +43,7 @@
  * await executor.insertInto("posts").values([{ id: 1, title: "a" }, { id: 2, title: "b" }]).execute();
  * await executor.deleteFrom("posts").execute();
  * const logs = await auditReader(db).getUserChanges("ada");
- * console.log(logs.map((e) => `${e.operation} ${e.entityId}`));
- * // ["insert 1", "insert 2", "delete 1", "delete 2"]
+ * assert.deepEqual(logs.map((e) => `${e.operation} ${e.entityId}`), ["insert 1", "insert 2", "delete 1", "delete 2"]);
  * await db.destroy();
  * ```
  *
