@@ -59,3 +59,4 @@ export * from "./context.ts";
 export * from "./schema.ts";
 export * from "./rls_plugin.ts";
 export * from "./native.ts";
+export * from "./health_probe.ts";

@@ -12,6 +12,7 @@ import {
 } from "kysely";
 import {
   type AnyExpressionBuilder,
+  type AnyKysely,
   columnRow,
   foldsColumnNames,
   type KyseraPlugin,
@@ -25,6 +26,7 @@ import {
 } from "../../executor/mod.ts";
 import type { RepositoryHandle } from "../../repository/mod.ts";
 import { RLS_CONTEXT } from "./_context.ts";
+import { verifyTables } from "../_schema_check.ts";
 import type { RLSContext } from "./context.ts";
 import { RLSContextError, type RLSOperation, RLSPolicyViolation } from "./errors.ts";
 import type { FilterMap, Policy, PolicyEvaluationContext, RLSSchema, TablePolicies } from "./schema.ts";
@@ -34,7 +36,7 @@ export interface RLSPluginOptions<DB = Record<string, unknown>> {
   /** The policies, from `defineRLSSchema`. */
   readonly schema: RLSSchema<DB>;
   /** Tables left out of RLS even if the schema names them. @default {[]} */
-  readonly excludeTables?: readonly string[];
+  readonly excludeTables?: readonly (keyof DB & string)[];
   /** Roles that lift every policy (explicitly, like a system context). @default {[]} */
   readonly bypassRoles?: readonly string[];
   /**
@@ -83,6 +85,12 @@ export interface RLSPlugin extends KyseraPlugin<RLSContext> {
   onWrite(write: WriteInfo<RLSContext>): WriteChange | undefined;
   /** Raw SQL only in a system/bypass context, unless `allowRawSql`. */
   rawSql(info: RawSqlInfo<RLSContext>): boolean;
+  /**
+   * Checks, at `createExecutor`, that every table the schema names exists
+   * (a misspelt table would otherwise be silently unprotected); throws
+   * `PluginSchemaError`. `createExecutorSync` cannot look.
+   */
+  verifySchema(executor: AnyKysely): Promise<void>;
   /** Adds {@linkcode RLSRepositoryMethods}. */
   extendRepository(repository: object): RLSRepositoryMethods;
 }
@@ -230,7 +238,9 @@ interface TablePlan {
  * - fail closed: no context throws `RLSContextError` (see
  *   `requireContext`); a filter value `undefined` matches no row (reads see
  *   none, DELETE deletes none) and INSERT/UPDATE throw `RLSPolicyViolation`;
- * - raw SQL is refused outside a system/bypass context unless `allowRawSql`:
+ * - raw SQL is refused outside a system/bypass context unless `allowRawSql`
+ *   (even `` sql`select 1` ``: a health probe uses `healthProbe(executor)`,
+ *   a builder query with no table, or wraps its raw SQL in `allowRawSql(fn)`):
  *   a raw statement, a compiled query run later than it was compiled (its
  *   filters are those of the context it was compiled in), a raw FROM item
  *   or SET target, a `sql` fragment inside a builder query that is not inert
@@ -319,7 +329,7 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
     throw new TypeError("Cannot create the RLS plugin: 'schema' is required");
   }
   const schema = options.schema as Readonly<Record<string, TablePolicies | undefined>>;
-  const excluded = new Set(options.excludeTables ?? []);
+  const excluded = new Set<string>(options.excludeTables ?? []);
   const bypassRoles = new Set(options.bypassRoles ?? []);
   const requireContext = options.requireContext ?? true;
   const rawAllowed = options.allowRawSql ?? false;
@@ -409,6 +419,13 @@ export function rlsPlugin<DB>(options: RLSPluginOptions<DB>): RLSPlugin {
     context: RLS_CONTEXT,
     covers,
     bypasses,
+    verifySchema: (executor: AnyKysely): Promise<void> =>
+      verifyTables(executor, {
+        plugin: "rls",
+        tables: [...plans.keys()],
+        covers,
+        columns: [],
+      }),
     rawSql(info: RawSqlInfo<RLSContext>): boolean {
       return rawAllowed || (info.context !== undefined && bypasses(info.context));
     },
