@@ -1,13 +1,19 @@
 import type { CompiledQuery, InsertQueryNode, QueryResult, RootOperationNode, UpdateQueryNode } from "kysely";
 import { sql } from "kysely";
-import { type AnyKysely, type KyseraPlugin, tableLookup, type WriteExecution } from "../../executor/mod.ts";
+import {
+  type AnyKysely,
+  deleteTargets,
+  type KyseraPlugin,
+  tableLookup,
+  type WriteExecution,
+} from "../../executor/mod.ts";
 import { type DialectName, getDialect } from "../../core/mod.ts";
 import { type AuditEntry, type AuditReader, auditReader } from "./audit_reader.ts";
 import { UnauditableWriteError } from "./errors.ts";
 import { primaryKeyOf } from "./_keys.ts";
 import { type StoreSettings, writeEntries } from "./_store.ts";
 import { auditDelete, auditInsert, auditUpdateAfter, auditUpdateReturning, type Capture } from "./_capture.ts";
-import { keyUpdates, targetName, WRITE_OPERATIONS, writesInWith, writeTarget, writeTargets } from "./_targets.ts";
+import { keyUpdates, targetName, writeOperation, writesInWith, writeTarget, writeTargets } from "./_targets.ts";
 import type { DeleteQueryNode } from "kysely";
 
 /** Options of {@linkcode auditPlugin}. */
@@ -278,13 +284,13 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
       const target = canonical(writeTarget(write), dialect);
       if (audited(target)) {
         throw new UnauditableWriteError(
-          WRITE_OPERATIONS[write.kind]!,
+          writeOperation(write)!,
           target,
           "a write inside a WITH clause cannot be audited; write to the table in a statement of its own",
         );
       }
     }
-    const operation = WRITE_OPERATIONS[node.kind];
+    const operation = writeOperation(node);
     if (operation === undefined) return;
     const targets = writeTargets(node);
     for (const item of targets) {
@@ -305,6 +311,19 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
         table,
         "a multi-table UPDATE or DELETE cannot be audited; write to the audited table in a statement of its own",
       );
+    }
+    // MySQL's `delete p from posts as p ...` (`deleteFrom("p").using("posts as p")`) names its
+    // target through USING: the same multi-table form, with one table.
+    if (node.kind === "DeleteQueryNode") {
+      const via = deleteTargets(node as DeleteQueryNode).find((t) => t.viaUsing);
+      const table = via === undefined ? undefined : canonical(targetName(via.item).table, dialect);
+      if (table !== undefined && audited(table)) {
+        throw new UnauditableWriteError(
+          operation,
+          table,
+          "a DELETE naming its table through USING cannot be audited; delete from the table itself",
+        );
+      }
     }
   }
 

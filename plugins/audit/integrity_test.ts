@@ -232,6 +232,11 @@ suite.test("a multi-table UPDATE or DELETE listing an audited table anywhere is 
     () =>
       x.deleteFrom(["posts", "keyless"]).using(["posts", "keyless"]).whereRef("keyless.code", "=", "posts.title")
         .execute(),
+    // MySQL's `delete p from posts as p`: the target named by alias (it went unaudited).
+    () => x.deleteFrom("p").using("posts as p").where("p.id", ">", 0).execute(),
+    () =>
+      x.deleteFrom("p").using("keyless as k").innerJoin("posts as p", "p.title", "k.code").where("p.id", ">", 0)
+        .execute(),
   ];
   for (const attempt of attempts) {
     const error = await rejection(attempt());
