@@ -18,6 +18,7 @@ import { getDialect, parseDatabaseError } from "../../core/mod.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
  * import { Kysely, sql, SqliteDialect } from "kysely";
  * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
  * import { createExecutorSync, isRawSqlRefusedError } from "@kysera/kysera/executor";
