@@ -8,6 +8,7 @@ import type { Generated, Kysely, Selectable } from "kysely";
 import { createORM } from "../repository/mod.ts";
 import { softDeletePlugin } from "./soft_delete/mod.ts";
 import { timestampsPlugin } from "./timestamps/mod.ts";
+import { type AuditLogTable, auditPlugin } from "./audit/mod.ts";
 import { allow, defineRLSSchema, deny, filter, type FilterExpressionContext, rlsContext, validate } from "./rls/mod.ts";
 import type { AnyExpressionBuilder } from "../executor/mod.ts";
 
@@ -91,6 +92,18 @@ function timestamps(db: Kysely<DB>): void {
   void countries.touch("fr");
 }
 
+function audit(): void {
+  auditPlugin<DB>({ tables: ["posts"], excludeTables: ["countries"], tenant: (row) => row["tenant_id"] });
+  // @ts-expect-error: a table the database does not have
+  auditPlugin<DB>({ tables: ["post"] });
+  // @ts-expect-error: a table the database does not have
+  auditPlugin<DB>({ excludeTables: ["country"] });
+  const logs: keyof AuditLogTable = "tenant_id";
+  // @ts-expect-error: the audit table has no column tenant
+  const wrong: keyof AuditLogTable = "tenant";
+  void [logs, wrong];
+}
+
 function rls(): void {
   defineRLSSchema<DB>({
     posts: {
@@ -134,7 +147,9 @@ function rls(): void {
 
 Deno.test("the plugins' types are checked by deno check", () => {
   assert.equal(
-    [softDeleteTables, softDeleteMethods, softDeleteWithDbType, timestamps, rls].every((f) => typeof f === "function"),
+    [softDeleteTables, softDeleteMethods, softDeleteWithDbType, timestamps, audit, rls].every((f) =>
+      typeof f === "function"
+    ),
     true,
   );
 });

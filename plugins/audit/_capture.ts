@@ -567,7 +567,8 @@ async function insertAndPair(
       )]
       : []),
     ...(!renamed
-      ? userSelections ?? []
+      // The caller's `*` is the `*` above: sent twice, every column would come back twice.
+      ? (userSelections ?? []).filter((s) => !selectsAll(s.selection))
       : userSelections!.map((s, i) =>
         SelectionNode.create(AliasNode.create(unaliased(s.selection), IdentifierNode.create(`${CALLER}${i}`)))
       )),
@@ -647,6 +648,12 @@ function insertResult(
     ...base,
     rows: (raw.rows as Row[]).map((r) => Object.fromEntries(names.map((n) => [n, r[n]]))),
   };
+}
+
+/** Whether a RETURNING selection is `*` or `table.*`. */
+function selectsAll(node: OperationNode): boolean {
+  return node.kind === "SelectAllNode" ||
+    (node.kind === "ReferenceNode" && (node as ReferenceNode).column.kind === "SelectAllNode");
 }
 
 function outputName(node: OperationNode): string | undefined {

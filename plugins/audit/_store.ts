@@ -22,7 +22,7 @@ export interface StoreSettings {
   readonly auditTable: string;
   readonly captureOld: boolean;
   readonly captureNew: boolean;
-  readonly tenant: ((row: Readonly<Row>, table: string) => string | number | null | undefined) | undefined;
+  readonly tenant: ((row: Readonly<Row>, table: string) => unknown) | undefined;
 }
 
 /** The acting user, metadata and time of one write. */
@@ -64,7 +64,7 @@ export async function writeEntries(
   const metadata = toJson(context.metadata ?? undefined);
   const values = entries.map((e) => {
     const row = (e.new ?? e.old)!;
-    const tenant = settings.tenant?.(row, table) ?? null;
+    const tenant = tenantText(settings.tenant?.(row, table), table);
     return {
       table_name: table,
       entity_id: entityIdOf(pk, row),
@@ -73,7 +73,7 @@ export async function writeEntries(
       new_values: settings.captureNew ? stored(e.new, redacted) : null,
       changed_fields: toJson(changedFields(e.old, e.new)),
       actor: context.actor,
-      tenant_id: tenant === null ? null : String(tenant),
+      tenant_id: tenant,
       metadata,
       changed_at: at,
     };
@@ -120,4 +120,15 @@ async function insertUnnested(
       u.changed_fields::jsonb, u.actor, u.tenant_id, u.metadata::jsonb, u.changed_at::timestamptz
     from unnest(${sql.join(AUDIT_COLUMNS.map((c) => sql`${column(c)}::text[]`))})
       as u(${sql.join(AUDIT_COLUMNS.map((c) => sql.ref(c)))})`.execute(db);
+}
+
+/** The `tenant` option's value as stored: text, or `NULL`. */
+function tenantText(value: unknown, table: string): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "string" || typeof value === "number" || typeof value === "bigint") return String(value);
+  throw new TypeError(
+    `Cannot audit a write to '${table}': 'tenant' must return a string, a number or null: current value is ${
+      typeof value === "object" ? JSON.stringify(value) : String(value)
+    }`,
+  );
 }

@@ -10,20 +10,30 @@ import {
 import { type DialectName, getDialect } from "../../core/mod.ts";
 import { type AuditEntry, type AuditReader, auditReader } from "./audit_reader.ts";
 import { UnauditableWriteError } from "./errors.ts";
+import { verifyTables } from "../_schema_check.ts";
 import { primaryKeyOf } from "./_keys.ts";
 import { type StoreSettings, writeEntries } from "./_store.ts";
 import { auditDelete, auditInsert, auditUpdateAfter, auditUpdateReturning, type Capture } from "./_capture.ts";
 import { keyUpdates, targetName, writeOperation, writesInWith, writeTarget, writeTargets } from "./_targets.ts";
 import type { DeleteQueryNode } from "kysely";
 
-/** Options of {@linkcode auditPlugin}. */
-export interface AuditOptions {
+/**
+ * Options of {@linkcode auditPlugin}.
+ *
+ * @typeParam T The database's table names (see `auditPlugin<DB>`).
+ */
+export interface AuditOptions<T extends string = string> {
   /** The audit table. @default "audit_logs" */
   readonly table?: string;
-  /** Only these tables are audited (all others are not). @default every table */
-  readonly tables?: readonly string[];
+  /**
+   * Only these tables are audited (all others are not). `createExecutor`
+   * checks once that each exists (a misspelt name would audit nothing) and
+   * throws `PluginSchemaError` otherwise (`createExecutorSync` cannot look).
+   * @default every table (but the audit table)
+   */
+  readonly tables?: readonly T[];
   /** Tables never audited (the audit table itself never is). @default [] */
-  readonly excludeTables?: readonly string[];
+  readonly excludeTables?: readonly T[];
   /**
    * The primary key column(s): one for every table, or per table (tables
    * not listed use `"id"`; a write to a table that has no such column is
@@ -47,10 +57,12 @@ export interface AuditOptions {
    * rows; or the context's tenant (`() => rlsContext.getTenantId() ?? null`)
    * for tables without one. Under row-level security the audit table is
    * then filtered on `tenant_id` like any other table (see
-   * {@linkcode auditReader}).
+   * {@linkcode auditReader}). The column's value is returned as is (no
+   * cast): a string, number or bigint is stored as text, `null` or
+   * `undefined` as `NULL`; anything else refuses the write (`TypeError`).
    * @default () => null
    */
-  readonly tenant?: (row: Readonly<Record<string, unknown>>, table: string) => string | number | null | undefined;
+  readonly tenant?: (row: Readonly<Record<string, unknown>>, table: string) => unknown;
   /**
    * Secret columns that never reach the audit table: one list for every
    * audited table, or lists per table. A redacted column is left out of
@@ -68,6 +80,8 @@ export interface AuditOptions {
 
 /** The audit plugin, with its repository methods. */
 export interface AuditPlugin extends KyseraPlugin {
+  /** Checks, at `createExecutor`, that the tables in `tables` exist. */
+  verifySchema(executor: AnyKysely): Promise<void>;
   /** Adds `getAuditHistory`, `asOf` and `restoreFromAudit` for the repository's table. */
   extendRepository(repository: object): AuditRepositoryMethods;
 }
@@ -191,6 +205,8 @@ function namedTables(options: AuditOptions): string[] {
  * auditTenantFilter())`, so each tenant reads only its own audit rows (see
  * {@linkcode auditReader} and {@linkcode auditTenantFilter}).
  *
+ * @typeParam DB The database type, to check `tables` and `excludeTables` against its table names.
+ * @typeParam T The database's table names.
  * @param options What to audit, what to leave out, and where the actor, tenant and metadata come from.
  * @returns The plugin, to pass to `createExecutor` or `createORM`.
  * @throws {TypeError} When `redact` names a primary key column.
@@ -246,10 +262,12 @@ function namedTables(options: AuditOptions): string[] {
  * await db.destroy();
  * ```
  */
-export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
+export function auditPlugin<DB = Record<string, unknown>, T extends keyof DB & string = keyof DB & string>(
+  options: AuditOptions<T> = {},
+): AuditPlugin {
   const auditTable = options.table ?? "audit_logs";
-  const only = options.tables === undefined ? undefined : new Set(options.tables);
-  const excluded = new Set([...(options.excludeTables ?? []), auditTable]);
+  const only = options.tables === undefined ? undefined : new Set<string>(options.tables);
+  const excluded = new Set<string>([...(options.excludeTables ?? []), auditTable]);
   const redactedIn = redactionOf(options);
   const clock = options.clock ?? (() => new Date());
   const settings: StoreSettings = {
@@ -404,6 +422,10 @@ export function auditPlugin(options: AuditOptions = {}): AuditPlugin {
   return {
     name: "audit",
     version: "1.0.0",
+    verifySchema: (executor: AnyKysely): Promise<void> =>
+      only === undefined
+        ? Promise.resolve()
+        : verifyTables(executor, { plugin: "audit", tables: [...only], covers: audited, columns: [] }),
     // Runs innermost among aroundWrite hooks, next to the write itself.
     priority: -1000,
     // Raw SQL cannot be read for the table it writes: refused unless the

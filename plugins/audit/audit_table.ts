@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { type Generated, sql } from "kysely";
 import { type DialectName, getDialect } from "../../core/mod.ts";
 import type { AnyKysely } from "../../executor/mod.ts";
 
@@ -22,6 +22,48 @@ const TIME_TYPE: Record<DialectName, string> = {
   sqlite: "text",
   mssql: "datetime2",
 };
+
+/**
+ * The audit table as {@linkcode createAuditTable} creates it, for the
+ * database type: `interface DB { posts: ...; audit_logs: AuditLogTable }`,
+ * so that an RLS schema can name it (`defineRLSSchema<DB>({ audit_logs:
+ * ... })`) and queries on it are typed. JSON columns read back as text on
+ * SQLite, as parsed values on PostgreSQL (`jsonb`); `changed_at` as an ISO
+ * string on SQLite, a `Date` elsewhere.
+ *
+ * @example
+ * ```ts
+ * import type { AuditLogTable } from "@kysera/kysera/audit"; // npm: "kysera/audit"
+ *
+ * interface DB { posts: { id: number; title: string }; audit_logs: AuditLogTable }
+ * const columns: (keyof DB["audit_logs"])[] = ["table_name", "entity_id", "tenant_id"];
+ * if (columns.length !== 3) throw new Error("unreachable");
+ * ```
+ */
+export interface AuditLogTable {
+  /** The audit row's id (generated). */
+  id: Generated<number | string>;
+  /** The audited table. */
+  table_name: string;
+  /** The audited row's key, as text (JSON for a composite key). */
+  entity_id: string;
+  /** `"insert"`, `"update"` or `"delete"`. */
+  operation: string;
+  /** The row before the change (JSON), or `null`. */
+  old_values: unknown;
+  /** The row after the change (JSON), or `null`. */
+  new_values: unknown;
+  /** The changed columns (JSON array). */
+  changed_fields: unknown;
+  /** The acting user, or `null`. */
+  actor: string | null;
+  /** The tenant of the audited row, as text, or `null`. */
+  tenant_id: string | null;
+  /** The call's metadata (JSON), or `null`. */
+  metadata: unknown;
+  /** When the change was recorded. */
+  changed_at: Date | string;
+}
 
 /**
  * Creates the audit table with the DDL of the database's dialect (`jsonb`
