@@ -31,7 +31,7 @@ const TIME_TYPE: Record<DialectName, string> = {
  * SQLite, as parsed values on PostgreSQL (`jsonb`); `changed_at` as an ISO
  * string on SQLite, a `Date` elsewhere.
  *
- * @example
+ * @example The audit table in the database type
  * ```ts
  * import type { AuditLogTable } from "@kysera/kysera/audit"; // npm: "kysera/audit"
  *
