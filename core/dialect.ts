@@ -83,3 +83,73 @@ export function dialectOfAdapter(adapter: DialectAdapter): DialectName {
     }`,
   );
 }
+
+/**
+ * The slot through which an executor tells {@linkcode dialectOfQuery} the
+ * dialect of a query built from it (Kysely keeps a query builder's executor
+ * private). While `active`, an executor that sees the query's tree being
+ * built (in `transformQuery`) sets `dialect`. Kysera's executors do; a
+ * custom `QueryExecutor` may.
+ */
+export interface QueryDialectProbe {
+  /** Whether a query's dialect is being asked for. */
+  active: boolean;
+  /** The answer, set by the query's executor. */
+  dialect: DialectName | undefined;
+}
+
+/**
+ * The one {@linkcode QueryDialectProbe}, shared by executors and
+ * {@linkcode dialectOfQuery}.
+ *
+ * @example An executor answering the probe
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { dialectOfQuery, QUERY_DIALECT_PROBE } from "@kysera/kysera/core";
+ *
+ * const query = { toOperationNode: () => { if (QUERY_DIALECT_PROBE.active) QUERY_DIALECT_PROBE.dialect = "postgres"; } };
+ * assert.equal(dialectOfQuery(query), "postgres");
+ * ```
+ */
+export const QUERY_DIALECT_PROBE: QueryDialectProbe = { active: false, dialect: undefined };
+
+/**
+ * The dialect of a query built from a Kysera executor (or from anything
+ * derived from one: a transaction, `withSchema()`), found without the
+ * Kysely instance: building the query's tree lets its executor answer
+ * through {@linkcode QUERY_DIALECT_PROBE}.
+ *
+ * @param query A query builder.
+ * @returns The dialect, or `undefined` for a query of a plain Kysely instance or of an unknown adapter.
+ *
+ * @example The dialect of an executor's query
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
+ * import { Kysely, SqliteDialect } from "kysely";
+ * import { dialectOfQuery } from "@kysera/kysera/core";
+ * import { createExecutorSync } from "@kysera/kysera/executor";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects";
+ *
+ * const db = new Kysely<{ t: { id: number } }>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * assert.equal(dialectOfQuery(createExecutorSync(db, []).selectFrom("t").select("id")), "sqlite");
+ * assert.equal(dialectOfQuery(db.selectFrom("t").select("id")), undefined);
+ * await db.destroy();
+ * ```
+ */
+export function dialectOfQuery(query: { toOperationNode(): unknown }): DialectName | undefined {
+  const probe = QUERY_DIALECT_PROBE;
+  probe.dialect = undefined;
+  probe.active = true;
+  try {
+    query.toOperationNode();
+  } finally {
+    probe.active = false;
+  }
+  const dialect = probe.dialect;
+  probe.dialect = undefined;
+  return dialect;
+}

@@ -330,7 +330,10 @@ export class CheckConstraintError extends DatabaseError<"CHECK_VIOLATION"> {
  * ```
  */
 export abstract class TransientDatabaseError<
-  Code extends "SERIALIZATION_FAILURE" | "DEADLOCK" | "LOCK_TIMEOUT" = "SERIALIZATION_FAILURE" | "DEADLOCK" | "LOCK_TIMEOUT",
+  Code extends "SERIALIZATION_FAILURE" | "DEADLOCK" | "LOCK_TIMEOUT" =
+    | "SERIALIZATION_FAILURE"
+    | "DEADLOCK"
+    | "LOCK_TIMEOUT",
 > extends DatabaseError<Code> {
   /** Always `true`: running the whole transaction again may succeed. */
   override readonly transient: boolean = true;
@@ -478,7 +481,8 @@ export class ConnectionError extends DatabaseError<"CONNECTION_ERROR"> {
  * import { NotFoundError } from "@kysera/kysera/core";
  *
  * const error = new NotFoundError("users", { id: 7 });
- * assert.equal(error.message, `Cannot find a row in 'users': current key is {"id":7}`);
+ * assert.equal(error.message, "Cannot find users row with id 7");
+ * assert.deepEqual(error.key, { id: 7 });
  * ```
  */
 export class NotFoundError extends KyseraError<"NOT_FOUND"> {
@@ -498,9 +502,13 @@ export class NotFoundError extends KyseraError<"NOT_FOUND"> {
    */
   constructor(table: string, key?: Record<string, unknown>, options: KyseraErrorOptions = {}) {
     super(
-      key === undefined
-        ? `Cannot find a row in '${table}'`
-        : `Cannot find a row in '${table}': current key is ${safeJson(key)}`,
+      key === undefined || Object.keys(key).length === 0
+        ? `Cannot find a ${table} row`
+        : `Cannot find ${table} row with ${
+          Object.entries(key).map(([column, value]) =>
+            `${column} ${typeof value === "bigint" ? String(value) : safeJson(value)}`
+          ).join(", ")
+        }`,
       "NOT_FOUND",
       options,
     );

@@ -91,9 +91,10 @@ Deno.test("transient is true only for errors a transaction retry can cure", () =
 
 Deno.test("NotFoundError states the table and key", () => {
   const error = new NotFoundError("users", { id: 10n, tenant: "a" });
-  assert.equal(error.message, `Cannot find a row in 'users': current key is {"id":"10","tenant":"a"}`);
+  assert.equal(error.message, `Cannot find users row with id 10, tenant "a"`);
   assert.equal(error.code, "NOT_FOUND");
   assert.deepEqual(error.key, { id: 10n, tenant: "a" });
   assert.ok(isNotFoundError(error));
-  assert.equal(new NotFoundError("users").message, "Cannot find a row in 'users'");
+  assert.equal(new NotFoundError("users").message, "Cannot find a users row");
+  assert.equal(new NotFoundError("posts", { id: 1 }).message, "Cannot find posts row with id 1");
 });

@@ -30,5 +30,6 @@ export * from "./parse_database_error.ts";
 export * from "./logger.ts";
 export * from "./paginate.ts";
 export * from "./paginate_cursor.ts";
+export * from "./order_input.ts";
 export * from "./cursor_codec.ts";
 export type * from "./types.ts";

@@ -24,7 +24,8 @@ import {
   type CursorValue,
   type CursorValueType,
 } from "./cursor_codec.ts";
-import { type DialectName, getDialect } from "./dialect.ts";
+import { type DialectName, dialectOfQuery, getDialect } from "./dialect.ts";
+import type { CheckedOrder, LooseOrder } from "./order_input.ts";
 import { InvalidCursorError } from "./errors.ts";
 
 /** One column of a keyset order. */
@@ -60,16 +61,45 @@ export interface CursorOrderBy<DB, TB extends keyof DB> {
   readonly key?: string | undefined;
 }
 
-/** Options of {@linkcode paginateCursor}. */
-export interface CursorPaginationOptions<DB, TB extends keyof DB> {
+/** The options of an order entry of {@linkcode paginateCursor} besides `column` and `direction`, with their values. */
+export interface CursorOrderOptions {
+  /** See {@linkcode CursorOrderBy.nulls}. */
+  readonly nulls: "first" | "last" | undefined;
+  /** See {@linkcode CursorOrderBy.type}. */
+  readonly type: CursorValueType | undefined;
+  /** See {@linkcode CursorOrderBy.key}. */
+  readonly key: string | undefined;
+}
+
+/**
+ * A keyset order in any form: a column, one {@linkcode CursorOrderBy}, or an
+ * array of both (as `find` and `paginate` accept).
+ */
+export type CursorOrder<DB, TB extends keyof DB> =
+  | StringReference<DB, TB>
+  | CursorOrderBy<DB, TB>
+  | readonly (StringReference<DB, TB> | CursorOrderBy<DB, TB>)[];
+
+/**
+ * Options of {@linkcode paginateCursor}.
+ *
+ * @typeParam Order The order as written (inferred): a hoisted constant needs no `as const`.
+ */
+export interface CursorPaginationOptions<DB, TB extends keyof DB, Order extends LooseOrder = CursorOrder<DB, TB>> {
   /**
    * The Kysely instance or transaction the query was built from. Its adapter
    * names the dialect (Kysely keeps a query builder's executor private), which
-   * decides the NULL ordering syntax and whether row values are used.
+   * decides the NULL ordering syntax and whether row values are used. Not
+   * needed for a query built from a Kysera executor: the executor tells.
    */
-  readonly db: Pick<Kysely<DB>, "getExecutor">;
-  /** The order: any number of columns, mixed directions. Replaces the query's own ORDER BY. */
-  readonly orderBy: readonly CursorOrderBy<DB, TB>[];
+  readonly db?: Pick<Kysely<DB>, "getExecutor"> | undefined;
+  /**
+   * The order: a column, a {@linkcode CursorOrderBy}, or an array of both;
+   * any number of columns, mixed directions. Replaces the query's own ORDER
+   * BY. Literal column names are checked at compile time; a hoisted
+   * constant (strings widened) is checked at run time.
+   */
+  readonly orderBy: Order & CheckedOrder<Order, StringReference<DB, TB>, CursorOrderOptions>;
   /** The page size, a positive integer. */
   readonly limit: number;
   /** Return the page after this cursor (a page's `nextCursor`). */
@@ -256,9 +286,9 @@ interface Seek {
  * order by "score" desc, "id" desc limit ?
  * ```
  */
-export async function paginateCursor<DB, TB extends keyof DB, O>(
+export async function paginateCursor<DB, TB extends keyof DB, O, const Order extends LooseOrder = CursorOrder<DB, TB>>(
   query: SelectQueryBuilder<DB, TB, O>,
-  options: CursorPaginationOptions<DB, TB>,
+  options: CursorPaginationOptions<DB, TB, Order>,
 ): Promise<CursorPage<O>> {
   const { limit, after, before } = options;
   if (!Number.isSafeInteger(limit) || limit < 1) {
@@ -267,14 +297,14 @@ export async function paginateCursor<DB, TB extends keyof DB, O>(
   if (after !== undefined && before !== undefined) {
     throw new TypeError("Cannot paginate: 'after' and 'before' are mutually exclusive: both are set");
   }
-  const dialect = dialectOf(options.db);
-  const plan = planFor(options, dialect);
+  const order = orderArray(options.orderBy);
+  const opts = (order === options.orderBy ? options : { ...options, orderBy: order }) as unknown as Options<DB, TB>;
+  const dialect = opts.db === undefined ? queryDialect(query) : dialectOf(opts.db);
+  const plan = planFor(opts, dialect);
   const { columns } = plan;
   // `limit()` below replaces any LIMIT; ORDER BY items would be appended to, and OFFSET kept.
   let q = (query as unknown as AnyQuery).clearOrderBy().clearOffset();
-  const codec = options.secret === undefined
-    ? unsignedCodec(plan, options)
-    : signedCodec(plan, q.clearLimit(), options);
+  const codec = options.secret === undefined ? unsignedCodec(plan, opts) : signedCodec(plan, q.clearLimit(), opts);
 
   const backward = before !== undefined || (after === undefined && options.fromEnd === true);
   const side = backward ? plan.backward : plan.forward;
@@ -299,6 +329,53 @@ export async function paginateCursor<DB, TB extends keyof DB, O>(
     ? await Promise.all([next, prev])
     : [next as string | null, prev as string | null];
   return { data: data as O[], nextCursor: nextCursor ?? null, prevCursor: prevCursor ?? null, hasNext, hasPrev };
+}
+
+/** The options as the plan works with them: the order as an array of entries. */
+type Options<DB, TB extends keyof DB> = Omit<CursorPaginationOptions<DB, TB>, "orderBy"> & {
+  readonly orderBy: readonly CursorOrderBy<DB, TB>[];
+};
+
+/** Orders given as one column, by column (bounded: cleared when full). */
+const COLUMN_ORDERS = new Map<string, readonly { column: string }[]>();
+/** Orders given as one entry object, by that object (its fields are read live, so a change is seen). */
+const ENTRY_ORDERS = new WeakMap<object, readonly object[]>();
+
+/**
+ * The order as an array of entry objects: the array itself when it is one
+ * (so the plan cache finds it), a cached array for one column or one entry.
+ */
+function orderArray(orderBy: unknown): unknown {
+  if (Array.isArray(orderBy)) {
+    for (const entry of orderBy) {
+      if (typeof entry === "string") return orderBy.map((e) => typeof e === "string" ? { column: e } : e);
+    }
+    return orderBy;
+  }
+  if (typeof orderBy === "string") {
+    let order = COLUMN_ORDERS.get(orderBy);
+    if (order === undefined) {
+      if (COLUMN_ORDERS.size >= 256) COLUMN_ORDERS.clear();
+      COLUMN_ORDERS.set(orderBy, order = Object.freeze([Object.freeze({ column: orderBy })]));
+    }
+    return order;
+  }
+  if (typeof orderBy === "object" && orderBy !== null) {
+    let order = ENTRY_ORDERS.get(orderBy);
+    if (order === undefined) ENTRY_ORDERS.set(orderBy, order = Object.freeze([orderBy]));
+    return order;
+  }
+  return orderBy;
+}
+
+function queryDialect(query: { toOperationNode(): unknown }): DialectName {
+  const dialect = dialectOfQuery(query);
+  if (dialect === undefined) {
+    throw new TypeError(
+      "Cannot paginate: the query's dialect is unknown: pass 'db' (the Kysely instance the query was built from) or build the query from a Kysera executor",
+    );
+  }
+  return dialect;
 }
 
 /** Dialects by Kysely instance or transaction (whose adapter never changes), so a page need not read the adapter. */
@@ -347,7 +424,7 @@ const MAX_PLANS_PER_ARRAY = 8;
 const PLANS_BY_KEY = new Map<string, Plan>();
 const MAX_PLANS_BY_KEY = 256;
 
-function planFor<DB, TB extends keyof DB>(options: CursorPaginationOptions<DB, TB>, dialect: DialectName): Plan {
+function planFor<DB, TB extends keyof DB>(options: Options<DB, TB>, dialect: DialectName): Plan {
   const orderBy = options.orderBy as readonly CursorOrderBy<DB, TB>[] | undefined;
   const cached = typeof orderBy === "object" && orderBy !== null ? PLANS_BY_ARRAY.get(orderBy) : undefined;
   if (cached !== undefined) {
@@ -385,7 +462,7 @@ function tiebreakerFields(tiebreaker: unknown): unknown[] | undefined {
 
 function isPlanOf<DB, TB extends keyof DB>(
   cached: CachedPlan,
-  options: CursorPaginationOptions<DB, TB>,
+  options: Options<DB, TB>,
   dialect: DialectName,
 ): boolean {
   if (cached.dialect !== dialect) return false;
@@ -470,7 +547,7 @@ function createSide(columns: readonly Column[], dialect: DialectName): Side {
   };
 }
 
-function resolveColumns<DB, TB extends keyof DB>(options: CursorPaginationOptions<DB, TB>): Column[] {
+function resolveColumns<DB, TB extends keyof DB>(options: Options<DB, TB>): Column[] {
   const { orderBy } = options;
   if (!Array.isArray(orderBy) || orderBy.length === 0) {
     throw new TypeError("Cannot paginate: 'orderBy' must list at least one column: current length is 0");
@@ -540,7 +617,7 @@ const MAX_CODECS_PER_PLAN = 64;
  * nothing; they are bound to the order only, which spares every page a second
  * compile of the query, and their codecs are cached with the plan.
  */
-function unsignedCodec<DB, TB extends keyof DB>(plan: Plan, options: CursorPaginationOptions<DB, TB>): CursorCodec {
+function unsignedCodec<DB, TB extends keyof DB>(plan: Plan, options: Options<DB, TB>): CursorCodec {
   const { bind, maxCursorLength } = options;
   const key = bind === undefined && maxCursorLength === undefined ? "" : `${maxCursorLength ?? ""}\u0000${bind ?? ""}`;
   let codec = plan.codecs.get(key);
@@ -564,7 +641,7 @@ function unsignedCodec<DB, TB extends keyof DB>(plan: Plan, options: CursorPagin
 function signedCodec<DB, TB extends keyof DB>(
   plan: Plan,
   base: AnyQuery,
-  options: CursorPaginationOptions<DB, TB>,
+  options: Options<DB, TB>,
 ): CursorCodec {
   const compiled = base.compile();
   return createCursorCodec({

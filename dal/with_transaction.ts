@@ -90,10 +90,6 @@ export async function transaction<DB, R>(
   return result;
 }
 
-async function inSavepoint<DB, R>(trx: Transaction<DB>, fn: (ctx: DbContext<DB>) => Promise<R>): Promise<R> {
-  const name = `kysera_sp_${++savepoints}`;
-  if (isControlled(trx)) {
-    // Kysely's own savepoints, on the controlled transaction's connection.
 /**
  * The former name of {@linkcode transaction}.
  *
@@ -102,6 +98,10 @@ async function inSavepoint<DB, R>(trx: Transaction<DB>, fn: (ctx: DbContext<DB>)
  */
 export const withTransaction: typeof transaction = transaction;
 
+async function inSavepoint<DB, R>(trx: Transaction<DB>, fn: (ctx: DbContext<DB>) => Promise<R>): Promise<R> {
+  const name = `kysera_sp_${++savepoints}`;
+  if (isControlled(trx)) {
+    // Kysely's own savepoints, on the controlled transaction's connection.
     const inner = await trx.savepoint(name).execute();
     let result: R;
     try {

@@ -23,7 +23,7 @@ import {
   isUniqueConstraintError,
   isValidationError,
   type KyseraPlugin,
-  withTransaction,
+  transaction,
 } from "@kysera/kysera";
 import { wrapSyncSqlite } from "@kysera/kysera/dialects";
 import { softDeletePlugin, withDeleted } from "@kysera/kysera/soft-delete";
@@ -108,15 +108,15 @@ try {
 }
 
 // Writing goes through a transaction; the nested savepoint fails alone.
-await withTransaction(executor, async (ctx) => {
-  const txPosts = posts.withTransaction(ctx.db);
-  const txComments = comments.withTransaction(ctx.db);
+await transaction(executor, async (ctx) => {
+  const txPosts = posts.bind(ctx.db);
+  const txComments = comments.bind(ctx.db);
   const post = await txPosts.create({ user_id: ada.id, title: "Notes on the Analytical Engine", published: 1 });
   await txPosts.create({ user_id: grace.id, title: "A draft nobody sees", published: 0 });
   await txPosts.create({ user_id: grace.id, title: "Compilers for everyone", published: 1 });
   await txComments.create({ post_id: post.id, user_id: grace.id, body: "Brilliant." });
-  await withTransaction(ctx, async (inner) => {
-    await comments.withTransaction(inner.db).create({ post_id: post.id, user_id: ada.id, body: "Thanks!" });
+  await transaction(ctx, async (inner) => {
+    await comments.bind(inner.db).create({ post_id: post.id, user_id: ada.id, body: "Thanks!" });
     throw new Error("changed my mind");
   }).catch((error: Error) => console.log(`savepoint rolled back: ${error.message}`));
 });

@@ -64,8 +64,12 @@ export class Family {
     return this.#dialect;
   }
 
-  // deno-lint-ignore no-explicit-any
-  constructor(raw: Kysely<any>, plugins: readonly KyseraPlugin[], outsideTransaction: OutsideTransactionPolicy = "throw") {
+  constructor(
+    // deno-lint-ignore no-explicit-any
+    raw: Kysely<any>,
+    plugins: readonly KyseraPlugin[],
+    outsideTransaction: OutsideTransactionPolicy = "throw",
+  ) {
     this.raw = raw;
     this.outsideTransaction = outsideTransaction;
     this.plugins = plugins;

@@ -22,6 +22,7 @@ import { isWrite } from "./query_tree.ts";
 import { transformBuilt, transformStatement } from "./_statement_hooks.ts";
 import { deferred, HookRun } from "./_hook_run.ts";
 import type { Family } from "./_family.ts";
+import { QUERY_DIALECT_PROBE } from "../core/mod.ts";
 import { checkOutside, enterScope } from "./_scope.ts";
 
 const PLUGIN_LISTS = new WeakMap<readonly KyselyPlugin[], Family>();
@@ -72,6 +73,8 @@ export class KyseraQueryExecutor implements QueryExecutor {
   transformQuery<T extends RootOperationNode>(node: T, queryId: QueryId): T {
     const transformed = this.#inner.transformQuery(node, queryId);
     const f = this.#family;
+    // `dialectOfQuery()` asks (paginateCursor without `db`).
+    if (QUERY_DIALECT_PROBE.active) QUERY_DIALECT_PROBE.dialect = f.dialect;
     if (!f.buildHooks) return transformed;
     return transformBuilt(transformed, queryId, f) as T;
   }

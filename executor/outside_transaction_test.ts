@@ -141,13 +141,40 @@ suite.test("queries all on the transaction (Promise.all), nested savepoints and 
 
 suite.test("work a transaction callback left running is free once the callback is over", async ({ db }) => {
   const executor = createExecutorSync(db, []);
-  let later: (() => Promise<unknown>) | undefined;
-  await transaction(executor, async () => {
-    later = () => executor.selectFrom("posts").selectAll().execute();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  let later: Promise<unknown> | undefined;
+  await transaction(executor, () => {
+    // Started inside the callback (so in its asynchronous context), run after it.
+    later = gate.then(() => executor.selectFrom("posts").selectAll().execute());
+    return Promise.resolve();
   });
-  assert.deepEqual(await later!(), []);
+  release();
+  assert.deepEqual(await later, []);
   assert.deepEqual(plainRows(await executor.selectFrom("posts").select("title").execute()), []);
 });
+
+// SQLite: its one connection cannot serve a query while another transaction holds it.
+suite.test(
+  "work a closed callback left running is free while another transaction of the executor is open",
+  async ({ db }) => {
+    const executor = createExecutorSync(db, []);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    let later: Promise<unknown> | undefined;
+    await transaction(executor, () => {
+      later = gate.then(() => executor.selectFrom("posts").selectAll().execute());
+      return Promise.resolve();
+    });
+    await transaction(executor, async (ctx) => {
+      release();
+      assert.deepEqual(await later, []);
+      await ctx.db.insertInto("posts").values({ title: "second" }).execute();
+    });
+    assert.deepEqual(await titles(db), ["second"]);
+  },
+  { databases: ["postgres", "mariadb"] },
+);
 
 suite.test("inTransactionScope() guards a transaction started with startTransaction()", async ({ db }) => {
   const executor = createExecutorSync(db, []);
@@ -165,20 +192,26 @@ suite.test("inTransactionScope() guards a transaction started with startTransact
 
 // SQLite: Kysely's SQLite driver has one connection, so a query outside the
 // open transaction waits for it for ever; these run where it gets its own.
-suite.test("outsideTransaction 'allow' and allowOutsideTransaction(): the row commits on its own and survives the rollback", async ({ db }) => {
-  for (const make of [
-    () => ({ executor: createExecutorSync(db, [], { outsideTransaction: "allow" }), wrap: <R>(f: () => R) => f() }),
-    () => ({ executor: createExecutorSync(db, []), wrap: allowOutsideTransaction }),
-  ]) {
-    const { executor, wrap } = make();
-    const posts = createORM(executor).createRepository({ tableName: "posts" });
-    await transaction(executor, async () => {
-      await wrap(() => posts.create({ title: "independent" }));
-      throw rollback;
-    }).catch((error) => assert.equal(error, rollback));
-  }
-  assert.deepEqual(await titles(db), ["independent", "independent"]);
-}, { databases: ["postgres", "mariadb"] });
+suite.test(
+  "outsideTransaction 'allow' and allowOutsideTransaction(): the row commits on its own and survives the rollback",
+  async ({ db }) => {
+    for (
+      const make of [
+        () => ({ executor: createExecutorSync(db, [], { outsideTransaction: "allow" }), wrap: <R>(f: () => R) => f() }),
+        () => ({ executor: createExecutorSync(db, []), wrap: allowOutsideTransaction }),
+      ]
+    ) {
+      const { executor, wrap } = make();
+      const posts = createORM(executor).createRepository({ tableName: "posts" });
+      await transaction(executor, async () => {
+        await wrap(() => posts.create({ title: "independent" }));
+        throw rollback;
+      }).catch((error) => assert.equal(error, rollback));
+    }
+    assert.deepEqual(await titles(db), ["independent", "independent"]);
+  },
+  { databases: ["postgres", "mariadb"] },
+);
 
 suite.test("outsideTransaction 'warn' lets the query run and warns with the same message", async ({ db }) => {
   const executor = await createExecutor(db, [], { outsideTransaction: "warn" });

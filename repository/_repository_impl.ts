@@ -250,6 +250,18 @@ class RepositoryImpl implements AnyRepository {
     }
   }
 
+  async findByIdOrThrow(id: unknown): Promise<unknown> {
+    const key = this.keyOf(id);
+    let row: unknown;
+    try {
+      row = await this.#whereKey(this.executor.selectFrom(this.#s.table).selectAll(), key).executeTakeFirst();
+    } catch (error) {
+      return await this.#fail(error);
+    }
+    if (row === undefined) throw new NotFoundError(this.#s.table, key);
+    return await this.#out(row as never);
+  }
+
   async findByIds(ids: readonly unknown[]): Promise<unknown[]> {
     const keys = ids.map((id) => this.keyOf(id));
     try {
@@ -259,11 +271,13 @@ class RepositoryImpl implements AnyRepository {
     }
   }
 
-  findAll(options: Omit<FindOptions<Values>, "where"> = {}): Promise<unknown[]> {
+  // deno-lint-ignore no-explicit-any
+  findAll(options: Omit<FindOptions<Values, any>, "where"> = {}): Promise<unknown[]> {
     return this.find(options);
   }
 
-  async find(options: FindOptions<Values> = {}): Promise<unknown[]> {
+  // deno-lint-ignore no-explicit-any
+  async find(options: FindOptions<Values, any> = {}): Promise<unknown[]> {
     const { limit, offset } = options;
     if (offset !== undefined && limit === undefined) {
       throw new TypeError(`Cannot find rows in '${this.#s.table}': 'offset' needs 'limit'`);
@@ -282,7 +296,8 @@ class RepositoryImpl implements AnyRepository {
     }
   }
 
-  async findOne(options: Omit<FindOptions<Values>, "limit" | "offset"> = {}): Promise<unknown> {
+  // deno-lint-ignore no-explicit-any
+  async findOne(options: Omit<FindOptions<Values, any>, "limit" | "offset"> = {}): Promise<unknown> {
     const [row] = await this.find({ ...options, limit: 1 });
     return row;
   }
@@ -423,7 +438,8 @@ class RepositoryImpl implements AnyRepository {
     ) as unknown[];
   }
 
-  async paginate(options: RepositoryPageOptions<Values>): Promise<OffsetPage<unknown>> {
+  // deno-lint-ignore no-explicit-any
+  async paginate(options: RepositoryPageOptions<Values, any>): Promise<OffsetPage<unknown>> {
     const q = this.#applyOrder(
       this.#applyWhere(this.executor.selectFrom(this.#s.table).selectAll(), options.where),
       options.orderBy,
@@ -438,11 +454,12 @@ class RepositoryImpl implements AnyRepository {
   }
 
   // deno-lint-ignore no-explicit-any
-  async paginateCursor(options: RepositoryCursorOptions<any, any>): Promise<CursorPage<unknown>> {
+  async paginateCursor(options: RepositoryCursorOptions<any, any, any>): Promise<CursorPage<unknown>> {
     const s = this.#s;
     const { where, orderBy, ...rest } = options;
+    const given: unknown[] = orderBy === undefined ? [] : Array.isArray(orderBy) ? orderBy : [orderBy];
     // deno-lint-ignore no-explicit-any
-    const order: CursorOrderBy<any, any>[] = [...(orderBy ?? [])];
+    const order: CursorOrderBy<any, any>[] = given.map((o) => typeof o === "string" ? { column: o } : o as any);
     const direction = order[order.length - 1]?.direction ?? "asc";
     for (const c of s.pk) {
       if (!order.some((o) => o.column === c || o.column === `${s.table}.${c}`)) order.push({ column: c, direction });

@@ -39,7 +39,9 @@ export interface Orm<DB, Ext = unknown> {
     Out = Selectable<DB[T]>,
     CIn = Insertable<DB[T]>,
     UIn = Updateable<DB[T]>,
-  >(config: RepositoryConfig<DB, T, PK, Out, CIn, UIn>): Repository<DB, T, PK, Out, CIn, UIn> & Ext;
+    CO = object,
+    UO = object,
+  >(config: RepositoryConfig<DB, T, PK, Out, CIn, UIn, CO, UO>): Repository<DB, T, PK, Out, CIn, UIn> & Ext;
   /** The factory's repository (the factory receives the executor), with the plugins' methods added. */
   createRepository<R extends object>(factory: (executor: Kysely<DB>) => R): R & Ext;
   /** Runs `fn` with an ORM bound to a transaction (a savepoint when already in one). */

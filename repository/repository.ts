@@ -1,5 +1,13 @@
-import type { Expression, ExpressionBuilder, Kysely, Selectable, SqlBool } from "kysely";
-import type { CursorOrderBy, CursorPage, CursorPaginationOptions, OffsetPage } from "../core/mod.ts";
+import type { Expression, ExpressionBuilder, Kysely, Selectable, SqlBool, StringReference } from "kysely";
+import type {
+  CheckedOrder,
+  CursorOrder,
+  CursorOrderOptions,
+  CursorPage,
+  CursorPaginationOptions,
+  LooseOrder,
+  OffsetPage,
+} from "../core/mod.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 import type { RepositoryHandle } from "./repository_handle.ts";
 import type { Where } from "./where.ts";
@@ -25,11 +33,15 @@ export type OrderBy<R> =
   | readonly ((keyof R & string) | { readonly column: keyof R & string; readonly direction?: "asc" | "desc" })[];
 
 /** Options of {@linkcode Repository.find}. */
-export interface FindOptions<R> {
+export interface FindOptions<R, Order extends LooseOrder = OrderBy<R>> {
   /** Which rows. @default {all rows} */
   readonly where?: Where<R> | undefined;
-  /** The order. @default {unordered} */
-  readonly orderBy?: OrderBy<R> | undefined;
+  /**
+   * The order: a column, `{ column, direction }`, or an array of both.
+   * Literal names are checked at compile time; a hoisted constant (strings
+   * widened) at run time. @default {unordered}
+   */
+  readonly orderBy?: (Order & CheckedOrder<Order, keyof R & string>) | undefined;
   /** At most this many rows. */
   readonly limit?: number | undefined;
   /** Skip this many rows (needs `limit`). */
@@ -49,7 +61,7 @@ export interface UpsertOptions<R> {
 }
 
 /** Options of {@linkcode Repository.paginate}. */
-export interface RepositoryPageOptions<R> {
+export interface RepositoryPageOptions<R, Order extends LooseOrder = OrderBy<R>> {
   /** The 1-based page number. */
   readonly page: number;
   /** The page size. */
@@ -58,17 +70,28 @@ export interface RepositoryPageOptions<R> {
   readonly withTotal?: boolean | undefined;
   /** Which rows. */
   readonly where?: Where<R> | undefined;
-  /** The order; the primary key is appended so pages never overlap. @default {the primary key} */
-  readonly orderBy?: OrderBy<R> | undefined;
+  /**
+   * The order (as {@linkcode FindOptions.orderBy}); the primary key is
+   * appended so pages never overlap. @default {the primary key}
+   */
+  readonly orderBy?: (Order & CheckedOrder<Order, keyof R & string>) | undefined;
 }
 
-/** Options of {@linkcode Repository.paginateCursor}: core's cursor options, with `where`. */
-export interface RepositoryCursorOptions<DB, T extends keyof DB>
+/**
+ * Options of {@linkcode Repository.paginateCursor}: core's cursor options, with `where`.
+ *
+ * @typeParam Order The order as written (inferred): a hoisted constant needs no `as const`.
+ */
+export interface RepositoryCursorOptions<DB, T extends keyof DB, Order extends LooseOrder = CursorOrder<DB, T>>
   extends Omit<CursorPaginationOptions<DB, T>, "db" | "orderBy" | "tiebreaker"> {
   /** Which rows. */
   readonly where?: Where<Selectable<DB[T]>> | undefined;
-  /** The order; missing primary-key columns are appended as the tiebreaker. @default {the primary key} */
-  readonly orderBy?: readonly CursorOrderBy<DB, T>[] | undefined;
+  /**
+   * The order: a column, a `CursorOrderBy`, or an array of both; missing
+   * primary-key columns are appended as the tiebreaker.
+   * @default {the primary key}
+   */
+  readonly orderBy?: (Order & CheckedOrder<Order, StringReference<DB, T>, CursorOrderOptions>) | undefined;
 }
 
 /**
@@ -78,23 +101,35 @@ export interface RepositoryCursorOptions<DB, T extends keyof DB>
  * which `Insertable` under `exactOptionalPropertyTypes` rejects, so it is
  * typed as `object`).
  */
-export interface RepositorySchemas<DB, T extends keyof DB, Out, CIn, UIn> {
-  /** Validates (and may transform) the input of `create`, `createMany`, `upsert`, `upsertMany`. */
-  readonly create?: StandardSchemaV1<CIn, object> | undefined;
-  /** Validates the changes of `update` and `updateMany`. */
-  readonly update?: StandardSchemaV1<UIn, object> | undefined;
+export interface RepositorySchemas<DB, T extends keyof DB, Out, CIn, UIn, CO = object, UO = object> {
+  /**
+   * Validates (and may transform) the input of `create`, `createMany`,
+   * `upsert`, `upsertMany`. Its output may only have the table's columns: a
+   * schema with another key (a misspelt column) fails to compile.
+   */
+  readonly create?: (StandardSchemaV1<CIn, CO> & OnlyColumns<CO, ColumnOf<DB, T>>) | undefined;
+  /** Validates the changes of `update` and `updateMany`; its output, as `create`'s, only columns. */
+  readonly update?: (StandardSchemaV1<UIn, UO> & OnlyColumns<UO, ColumnOf<DB, T>>) | undefined;
   /** Validates each row returned (after `mapRow`). */
   readonly output?: StandardSchemaV1<unknown, Out> | undefined;
 }
 
+/**
+ * `unknown` when the keys of `O` (a schema's output) are all columns `C`;
+ * otherwise a type the schema lacks, whose `unknownColumns` names the others
+ * (so the compile error does).
+ */
+export type OnlyColumns<O, C extends string> = [Exclude<keyof O, C>] extends [never] ? unknown
+  : { readonly unknownColumns: Exclude<keyof O, C> };
+
 /** The config form of `orm.createRepository`. */
-export interface RepositoryConfig<DB, T extends keyof DB & string, PK, Out, CIn, UIn> {
+export interface RepositoryConfig<DB, T extends keyof DB & string, PK, Out, CIn, UIn, CO = object, UO = object> {
   /** The table. */
   readonly tableName: T;
   /** The primary key column(s). @default {"id"} */
   readonly primaryKey?: PK;
   /** Input and output validation. */
-  readonly schemas?: RepositorySchemas<DB, T, Out, CIn, UIn> | undefined;
+  readonly schemas?: RepositorySchemas<DB, T, Out, CIn, UIn, CO, UO> | undefined;
   /** Maps each row read (before output validation). */
   readonly mapRow?: ((row: Selectable<DB[T]>) => Out) | undefined;
   /**
@@ -131,6 +166,12 @@ export interface Repository<DB, T extends keyof DB & string, PK, Out, CIn, UIn> 
   /** The row with this key, or `undefined`. */
   findById(id: KeyValue<Selectable<DB[T]>, PK>): Promise<Out | undefined>;
   /**
+   * The row with this key.
+   *
+   * @throws {NotFoundError} When there is none (`Cannot find posts row with id 1`; `table` and `key` set).
+   */
+  findByIdOrThrow(id: KeyValue<Selectable<DB[T]>, PK>): Promise<Out>;
+  /**
    * The rows with these keys, in the order of `ids` (missing ones left out).
    * Keys are matched to rows the way the database compares them, then by
    * value as the database returns it (a `date` key given as `"2024-01-01"`
@@ -141,11 +182,17 @@ export interface Repository<DB, T extends keyof DB & string, PK, Out, CIn, UIn> 
    */
   findByIds(ids: readonly KeyValue<Selectable<DB[T]>, PK>[]): Promise<Out[]>;
   /** Every row (optionally ordered and limited). */
-  findAll(options?: Omit<FindOptions<Selectable<DB[T]>>, "where">): Promise<Out[]>;
+  findAll<const Order extends LooseOrder = OrderBy<Selectable<DB[T]>>>(
+    options?: Omit<FindOptions<Selectable<DB[T]>, Order>, "where">,
+  ): Promise<Out[]>;
   /** The rows matching `where`. */
-  find(options?: FindOptions<Selectable<DB[T]>>): Promise<Out[]>;
+  find<const Order extends LooseOrder = OrderBy<Selectable<DB[T]>>>(
+    options?: FindOptions<Selectable<DB[T]>, Order>,
+  ): Promise<Out[]>;
   /** The first row matching `where`, or `undefined`. */
-  findOne(options?: Omit<FindOptions<Selectable<DB[T]>>, "limit" | "offset">): Promise<Out | undefined>;
+  findOne<const Order extends LooseOrder = OrderBy<Selectable<DB[T]>>>(
+    options?: Omit<FindOptions<Selectable<DB[T]>, Order>, "limit" | "offset">,
+  ): Promise<Out | undefined>;
   /** The number of rows matching `where` (an `$in` list of any length). */
   count(where?: Where<Selectable<DB[T]>>): Promise<number>;
   /** Whether a row matches `where` (`select 1 ... limit 1`, not a count). */
@@ -214,9 +261,13 @@ export interface Repository<DB, T extends keyof DB & string, PK, Out, CIn, UIn> 
    */
   upsertMany(inputs: readonly CIn[], options?: UpsertOptions<Selectable<DB[T]>>): Promise<Out[]>;
   /** An offset page, exactly core's `paginate` shape. */
-  paginate(options: RepositoryPageOptions<Selectable<DB[T]>>): Promise<OffsetPage<Out>>;
+  paginate<const Order extends LooseOrder = OrderBy<Selectable<DB[T]>>>(
+    options: RepositoryPageOptions<Selectable<DB[T]>, Order>,
+  ): Promise<OffsetPage<Out>>;
   /** A keyset page, exactly core's `paginateCursor` shape. */
-  paginateCursor(options: RepositoryCursorOptions<DB, T>): Promise<CursorPage<Out>>;
+  paginateCursor<const Order extends LooseOrder = CursorOrder<DB, T>>(
+    options: RepositoryCursorOptions<DB, T, Order>,
+  ): Promise<CursorPage<Out>>;
   /**
    * Runs `fn` with this repository bound to a transaction (a savepoint when
    * already in one); every plugin and extension method is kept.

@@ -1,0 +1,47 @@
+/**
+ * One entry of an order as TypeScript types it when the order is a hoisted
+ * constant without `as const` (its strings widened to `string`).
+ */
+export type LooseOrderEntry =
+  | string
+  | {
+    readonly column: string;
+    readonly direction?: string | undefined;
+    readonly nulls?: string | undefined;
+    readonly type?: string | undefined;
+    readonly key?: string | undefined;
+  };
+
+/**
+ * An order in any of its forms: a column, a `{ column, direction }` object,
+ * or an array of both, literal or widened; {@linkcode CheckedOrder} then
+ * checks what is known at compile time.
+ */
+export type LooseOrder = LooseOrderEntry | readonly LooseOrderEntry[];
+
+/** `V` when it is a widened `string` (checked at run time) or one of `Allowed`; else `Allowed`, so the call fails to compile. */
+type Lit<V, Allowed> = string extends V ? V : V extends Allowed ? V : Allowed;
+
+type CheckedEntry<E, Column, Extra> = E extends string ? Lit<E, Column>
+  : E extends { readonly column: infer C } ?
+      & { readonly [K in Exclude<keyof E, "column" | "direction" | keyof Extra>]: never }
+      & { readonly column: Lit<C, Column> }
+      & (E extends { readonly direction?: infer D } ? { readonly direction?: Lit<D, "asc" | "desc" | undefined> }
+        : unknown)
+      & { readonly [K in keyof Extra & keyof E]?: Lit<E[K], Extra[K]> }
+  : never;
+
+/**
+ * The type an order must also have: every column name, direction and
+ * option written as a literal is checked (a misspelt column fails to
+ * compile), while strings TypeScript widened (a hoisted constant without
+ * `as const`) are accepted and checked at run time. Unknown keys fail to
+ * compile.
+ *
+ * @typeParam O The order as written.
+ * @typeParam Column The column names allowed.
+ * @typeParam Extra The other options an entry may have, with their allowed values.
+ */
+export type CheckedOrder<O, Column, Extra = Record<never, never>> = O extends readonly unknown[]
+  ? { readonly [K in keyof O]: CheckedEntry<O[K], Column, Extra> }
+  : CheckedEntry<O, Column, Extra>;
