@@ -19,16 +19,32 @@ export type LooseOrderEntry =
  */
 export type LooseOrder = LooseOrderEntry | readonly LooseOrderEntry[];
 
-/** `V` when it is a widened `string` (checked at run time) or one of `Allowed`; else `Allowed`, so the call fails to compile. */
-type Lit<V, Allowed> = string extends V ? V : V extends Allowed ? V : Allowed;
+/**
+ * `V` when it is a widened `string` (checked at run time) or one of
+ * `Allowed`; else `Allowed`, so that the value fails to compile.
+ *
+ * @typeParam V The value's type as written.
+ * @typeParam Allowed The values allowed.
+ */
+export type OrderLiteral<V, Allowed> = string extends V ? V : V extends Allowed ? V : Allowed;
 
-type CheckedEntry<E, Column, Extra> = E extends string ? Lit<E, Column>
+/**
+ * One entry of {@linkcode CheckedOrder}: a column name, or an entry object
+ * whose `column`, `direction` and `Extra` options are checked with
+ * {@linkcode OrderLiteral}, and whose other keys are refused.
+ *
+ * @typeParam E The entry as written.
+ * @typeParam Column The column names allowed.
+ * @typeParam Extra The other options an entry may have, with their allowed values.
+ */
+export type CheckedOrderEntry<E, Column, Extra> = E extends string ? OrderLiteral<E, Column>
   : E extends { readonly column: infer C } ?
       & { readonly [K in Exclude<keyof E, "column" | "direction" | keyof Extra>]: never }
-      & { readonly column: Lit<C, Column> }
-      & (E extends { readonly direction?: infer D } ? { readonly direction?: Lit<D, "asc" | "desc" | undefined> }
+      & { readonly column: OrderLiteral<C, Column> }
+      & (E extends { readonly direction?: infer D }
+        ? { readonly direction?: OrderLiteral<D, "asc" | "desc" | undefined> }
         : unknown)
-      & { readonly [K in keyof Extra & keyof E]?: Lit<E[K], Extra[K]> }
+      & { readonly [K in keyof Extra & keyof E]?: OrderLiteral<E[K], Extra[K]> }
   : never;
 
 /**
@@ -43,5 +59,5 @@ type CheckedEntry<E, Column, Extra> = E extends string ? Lit<E, Column>
  * @typeParam Extra The other options an entry may have, with their allowed values.
  */
 export type CheckedOrder<O, Column, Extra = Record<never, never>> = O extends readonly unknown[]
-  ? { readonly [K in keyof O]: CheckedEntry<O[K], Column, Extra> }
-  : CheckedEntry<O, Column, Extra>;
+  ? { readonly [K in keyof O]: CheckedOrderEntry<O[K], Column, Extra> }
+  : CheckedOrderEntry<O, Column, Extra>;
