@@ -1,5 +1,12 @@
 import type { Insertable, Kysely, Selectable, Updateable } from "kysely";
-import { createExecutorSync, getPlugins, isKyseraExecutor, type KyseraPlugin } from "../executor/mod.ts";
+import {
+  createExecutor,
+  createExecutorSync,
+  type ExecutorOptions,
+  getPlugins,
+  isKyseraExecutor,
+  type KyseraPlugin,
+} from "../executor/mod.ts";
 import type { ColumnOf, PrimaryKey, Repository, RepositoryConfig } from "./repository.ts";
 import { buildRepository } from "./_repository_impl.ts";
 import { transaction } from "../dal/mod.ts";
@@ -66,6 +73,9 @@ export interface Orm<DB, Ext = unknown> {
  *   executor; `plugins`, if given, must be the executor's (they type the
  *   extension methods).
  *
+ * To give the plugins once and have `createExecutor`'s checks and hooks
+ * (`onInit`, schema checks) run, use {@linkcode initORM}.
+ *
  * @param db A Kysely instance or an executor.
  * @param plugins Plugins to run (or, with an executor, the executor's plugins for typing).
  * @returns The ORM.
@@ -121,6 +131,59 @@ export function createORM<DB, const P extends readonly KyseraPlugin[] = []>(
   } else {
     executor = plugins !== undefined && plugins.length > 0 ? createExecutorSync(db, plugins) : db;
   }
+  return makeOrm(executor) as Orm<DB, RepositoryExtensions<P>>;
+}
+
+/**
+ * Creates the executor (`createExecutor`: plugin `onInit` hooks and schema
+ * checks run) and an ORM over it, from the plugins given once: the
+ * extension methods they add to repositories are typed from this one list
+ * (with {@linkcode createORM} over an executor, the plugins are passed a
+ * second time for that). The executor is `orm.executor`; end it with
+ * `destroyExecutor(orm.executor)`.
+ *
+ * @param db The Kysely instance (not an executor).
+ * @param plugins The plugins.
+ * @param options The executor's options (`outsideTransaction`).
+ * @returns The ORM.
+ * @throws {TypeError} When `db` is already an executor (use {@linkcode createORM}).
+ * @throws {PluginValidationError} When the plugins cannot be used together.
+ * @throws {PluginError} When an `onInit` hook fails.
+ *
+ * @example Plugins given once, extension methods typed
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DatabaseSync } from "node:sqlite";
+ * // Deno. Node 20: better-sqlite3's `new Database(":memory:")`, as is; Bun: `wrapSyncSqlite(new Database(":memory:"))` from "bun:sqlite"
+ * import { type Generated, Kysely, SqliteDialect } from "kysely";
+ * import { wrapSyncSqlite } from "@kysera/kysera/dialects"; // npm: "kysera/dialects"
+ * import { destroyExecutor, type KyseraPlugin } from "@kysera/kysera/executor"; // npm: "kysera/executor"
+ * import { initORM } from "@kysera/kysera/repository"; // npm: "kysera/repository"
+ *
+ * interface DB { users: { id: Generated<number>; email: string } }
+ * const db = new Kysely<DB>({
+ *   dialect: new SqliteDialect({ database: wrapSyncSqlite(new DatabaseSync(":memory:")) }),
+ * });
+ * await db.schema.createTable("users").addColumn("id", "integer", (c) => c.primaryKey())
+ *   .addColumn("email", "text").execute();
+ * const hello = {
+ *   name: "hello",
+ *   extendRepository: () => ({ hello: (): string => "hello" }),
+ * } satisfies KyseraPlugin;
+ * const orm = await initORM(db, [hello]);
+ * assert.equal(orm.createRepository({ tableName: "users" }).hello(), "hello");
+ * await destroyExecutor(orm.executor);
+ * ```
+ */
+export async function initORM<DB, const P extends readonly KyseraPlugin[] = []>(
+  db: Kysely<DB>,
+  plugins?: P,
+  options: ExecutorOptions = {},
+): Promise<Orm<DB, RepositoryExtensions<P>>> {
+  if (isKyseraExecutor(db)) {
+    throw new TypeError("Cannot init the ORM over an executor: pass the Kysely instance, or use createORM(executor)");
+  }
+  const executor = await createExecutor(db, plugins ?? [], options);
   return makeOrm(executor) as Orm<DB, RepositoryExtensions<P>>;
 }
 

@@ -15,7 +15,8 @@ import {
   UniqueConstraintError,
 } from "../core/mod.ts";
 import { transaction, withTransaction } from "../dal/mod.ts";
-import { createORM, type Repository } from "./mod.ts";
+import { createORM, initORM, type Repository } from "./mod.ts";
+import type { KyseraPlugin } from "../executor/mod.ts";
 
 interface DB {
   posts: { id: Generated<number>; title: string; score: number; created_at: string | null };
@@ -138,6 +139,16 @@ async function verbs(db: Kysely<DB>): Promise<void> {
   });
 }
 
+async function pluginsOnce(db: Kysely<DB>): Promise<void> {
+  const hello = { name: "hello", extendRepository: () => ({ hello: (): string => "hi" }) } satisfies KyseraPlugin;
+  const orm = await initORM(db, [hello]);
+  const greeting: string = orm.createRepository({ tableName: "posts" }).hello();
+  const plain = await initORM(db);
+  // @ts-expect-error: no plugin adds `hello`
+  plain.createRepository({ tableName: "posts" }).hello();
+  void greeting;
+}
+
 Deno.test("type-level tests compile (see the functions above)", () => {
   assert.equal(typeof errorCodes, "function");
   assert.equal(typeof customCodes, "function");
@@ -146,4 +157,5 @@ Deno.test("type-level tests compile (see the functions above)", () => {
   assert.equal(typeof schemas, "function");
   assert.equal(typeof findByIdOrThrow, "function");
   assert.equal(typeof verbs, "function");
+  assert.equal(typeof pluginsOnce, "function");
 });
