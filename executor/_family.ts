@@ -7,6 +7,7 @@ import type { CompiledQuery, Kysely } from "kysely";
 import type { KyseraPlugin } from "./kysera_plugin.ts";
 import { isRawSqlAllowed } from "./plugin_context.ts";
 import { RawSqlRefusedError } from "./plugin_error.ts";
+import { unsafeSqlText } from "./_sql_text.ts";
 import { type DialectName, dialectOfAdapter } from "../core/mod.ts";
 import type { OutsideTransactionPolicy } from "./transaction_scope.ts";
 
@@ -39,6 +40,13 @@ export class Family {
    * query runs only where they are still in force.
    */
   #last: CompiledQuery | undefined;
+  /**
+   * Whether the statement being compiled needs its text read (see
+   * `_sql_text.ts`): set by the row-scope walk for the statement it just
+   * walked (compiling follows it in the same synchronous step), and back to
+   * `true` after every compile, so a statement no walk saw is always read.
+   */
+  textCheck = true;
   #lastContexts: unknown[] | undefined;
   /** The plugins with a context. */
   readonly #contextual: readonly KyseraPlugin[];
@@ -90,6 +98,14 @@ export class Family {
   /** Records the query this family just compiled (only when a raw-SQL policy needs it). */
   compiled(query: CompiledQuery): void {
     if (this.rawPolicies.length === 0) return;
+    // The text as the database will read it: a comment or a second
+    // statement there is SQL no hook saw (see `_sql_text.ts`). The row-scope
+    // walk says when a statement cannot hold one.
+    if (this.textCheck) {
+      const unsafe = unsafeSqlText(query.sql, this.dialect);
+      if (unsafe !== undefined) this.checkRaw(`SQL text with ${unsafe}`);
+    }
+    this.textCheck = true;
     this.#last = query;
     const contextual = this.#contextual;
     if (contextual.length === 0) return;

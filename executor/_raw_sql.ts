@@ -277,7 +277,8 @@ export function isInertRaw(node: RawNode): boolean {
     }
     // Operators, numbers, commas, dots and `?`; nothing that ends the
     // statement, starts a comment or a dollar quote, or escapes.
-    if (/[0-9.,+\-*/%<>=!|&^~:?@[\]]/.test(c)) {
+    // (`[` is refused: SQLite reads `[...]` as a quoted name, which could hide a quote.)
+    if (/[0-9.,+\-*/%<>=!|&^~:?@]/.test(c)) {
       if ((c === "-" && text[i + 1] === "-") || (c === "/" && text[i + 1] === "*")) return false;
       i++;
       continue;

@@ -69,12 +69,28 @@ function isLeaf(kind: string): boolean {
   }
 }
 
+/** A raw node of letters and spaces only, as Kysely makes for `orderBy(column, "desc")`. */
+function isWordsOnly(node: RawNode): boolean {
+  return node.parameters.length === 0 && node.sqlFragments.length === 1 && /^[A-Za-z ]*$/.test(node.sqlFragments[0]!);
+}
+
+/** A name as SQL writes it unquoted: identifiers, dot-separated. */
+function isPlainName(name: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)*$/.test(name);
+}
+
 interface Walk {
   readonly plugins: readonly KyseraPlugin[];
   readonly statement: QueryOperation;
   readonly ctes: (readonly string[])[];
   /** What made the statement raw SQL (the first such piece), if anything did. */
   raw: string | undefined;
+  /**
+   * Whether the statement holds a piece Kysely writes into the SQL text in
+   * a way that could open a comment (a raw fragment, a unary operator, a
+   * `#` operator): then its compiled text is read once more (`_sql_text.ts`).
+   */
+  textCheck: boolean;
   /** Nodes the plugins' write hooks added (their raw SQL is the plugins', not the caller's). */
   readonly trusted: WeakSet<OperationNode> | undefined;
   /** Each plugin's context value, read once per query (on its first table reference). */
@@ -92,6 +108,8 @@ export interface ScopedTree {
    * SQL from a string. `undefined` when there is none.
    */
   readonly raw: string | undefined;
+  /** Whether the compiled text needs the last look of `_sql_text.ts` (see the walk's `textCheck`). */
+  readonly textCheck: boolean;
 }
 
 /**
@@ -107,9 +125,9 @@ export function applyRowScopes(
   statement: QueryOperation,
   trusted?: WeakSet<OperationNode>,
 ): ScopedTree {
-  const walk: Walk = { plugins, statement, ctes: [], raw: undefined, trusted, contexts: undefined };
+  const walk: Walk = { plugins, statement, ctes: [], raw: undefined, textCheck: false, trusted, contexts: undefined };
   const node = visit(root, walk);
-  return { node, raw: walk.raw };
+  return { node, raw: walk.raw, textCheck: walk.textCheck };
 }
 
 function visit(node: OperationNode, w: Walk): OperationNode {
@@ -124,14 +142,42 @@ function visit(node: OperationNode, w: Walk): OperationNode {
       return withCtes(node as MergeQueryNode, w, (n) => scopeMerge(n, w));
     case "InsertQueryNode":
       return withCtes(node as InsertQueryNode, w, (n) => scopeInsert(n, w));
+    case "UnaryOperationNode":
+      // A unary minus before a negative literal compiles to `--1`.
+      w.textCheck = true;
+      return visitChildren(node, w);
+    case "BinaryOperationNode": {
+      // MySQL reads `#` (PostgreSQL's XOR, and its `#>` operators) as a comment.
+      const operator = (node as unknown as { operator: OperationNode }).operator;
+      if (operator.kind === "OperatorNode" && (operator as unknown as { operator: string }).operator.includes("#")) {
+        w.textCheck = true;
+      }
+      return visitChildren(node, w);
+    }
     case "RawNode":
+      // Kysely's own words (`desc`, `nulls first`) cannot open a comment or a quote.
+      if (!isWordsOnly(node as RawNode)) w.textCheck = true;
       if (w.raw === undefined && w.trusted?.has(node) !== true && !isInertRaw(node as RawNode)) {
         w.raw = "raw SQL fragment";
       }
       return visitChildren(node, w);
     case "FunctionNode":
-      if (runsSqlFromString((node as FunctionNode).func)) w.raw ??= "function that runs SQL from a string";
+    case "AggregateFunctionNode": {
+      // Kysely writes a function's name into the SQL as given: anything but
+      // a plain (schema-qualified) name is SQL no hook read.
+      const name = (node as FunctionNode).func;
+      if (!isPlainName(name)) w.raw ??= "function name that is not a plain name";
+      else if (runsSqlFromString(name)) w.raw ??= "function that runs SQL from a string";
       return visitChildren(node, w);
+    }
+    case "ExplainNode": {
+      // `explain(format)`: the format is written into the SQL as given.
+      const format = (node as unknown as { format?: unknown }).format;
+      if (format !== undefined && !(typeof format === "string" && isPlainName(format))) {
+        w.raw ??= "explain format that is not a plain word";
+      }
+      return visitChildren(node, w);
+    }
     default:
       return isLeaf(node.kind) ? node : visitChildren(node, w);
   }
@@ -406,9 +452,10 @@ function isOperand(node: OperationNode): boolean {
     case "PrimitiveValueListNode":
     case "ValueListNode":
     case "ParensNode":
-    case "FunctionNode":
     case "SelectQueryNode":
       return true;
+    case "FunctionNode":
+      return isPlainName((node as FunctionNode).func);
     default:
       return false;
   }

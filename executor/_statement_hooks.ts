@@ -65,6 +65,8 @@ export function transformStatement(node: RootOperationNode, queryId: QueryId, f:
   if (f.scopers.length > 0) {
     const scoped = applyRowScopes(node, f.scopers, operation, trusted);
     if (scoped.raw !== undefined) f.checkRaw(scoped.raw);
+    // The walk saw every node: the compiled text needs a last look only if it met a piece that could open a comment.
+    f.textCheck = scoped.textCheck;
     node = scoped.node as RootOperationNode;
   }
   return node;

@@ -39,9 +39,15 @@ interface Attack {
   databases?: readonly TestDatabase[];
   /** What the plugin answers: rows free of the marker (default), or a refusal. */
   refused?: "policy" | "raw" | "type";
+  /**
+   * The negative control's executor: none (default), or the RLS plugin with
+   * raw SQL allowed, for shapes that take the filter apart in the SQL text
+   * (they need its parameter to be there).
+   */
+  control?: "bare" | "raw allowed";
 }
 
-const rls = (db: AnyDb, options: { requireContext?: boolean } = {}): AnyDb =>
+const rls = (db: AnyDb, options: { requireContext?: boolean; allowRawSql?: boolean } = {}): AnyDb =>
   createExecutorSync(db, [rlsPlugin({ schema: tenantSchema, ...options })]);
 const bare = (db: AnyDb): AnyDb => createExecutorSync(db, []);
 
@@ -257,6 +263,97 @@ const attacks: Attack[] = [
     },
     refused: "raw",
   },
+  // 7. Found by a red-team pass: pieces Kysely writes into the SQL text as given.
+  {
+    name: "MariaDB's # operator comments the scope out (select)",
+    run: (ex) =>
+      ex.selectFrom("posts").select((eb: AnyEB) => [
+        eb(eb.ref("id"), "#", 1).as("a"),
+        eb.ref("id").as("\n, title, body from posts #"),
+      ]).execute(),
+    databases: ["mariadb"],
+    refused: "raw",
+    control: "raw allowed",
+  },
+  {
+    name: "MariaDB's # operator comments the scope out (delete)",
+    run: (ex) => ex.deleteFrom("posts").where((eb: AnyEB) => eb(eb.ref("id"), "#", eb.ref("\n>0 or 1=1) #"))).execute(),
+    databases: ["mariadb"],
+    refused: "raw",
+    control: "raw allowed",
+  },
+  {
+    name: "a unary minus before a negative literal compiles to -- (select)",
+    run: (ex, database) =>
+      ex.selectFrom("posts").select((eb: AnyEB) => [
+        eb.neg(eb.lit(-1)).as("a"),
+        eb.ref("id").as(
+          database === "postgres"
+            ? "\n title, body from posts where tenant_id::text <> $1::text --"
+            : "\n title, body from posts where tenant_id <> ? --",
+        ),
+      ]).execute(),
+    databases: ["sqlite", "postgres"],
+    refused: "raw",
+    control: "raw allowed",
+  },
+  {
+    name: "a unary minus before a negative literal compiles to -- (delete)",
+    run: (ex, database) =>
+      ex.deleteFrom("posts").where((eb: AnyEB) =>
+        eb(
+          eb.neg(eb.lit(-1)),
+          "=",
+          eb.ref(database === "postgres" ? "\n true or $1::int > 0) --" : "\n 1 or ? or 1) --"),
+        )
+      ).execute(),
+    databases: ["sqlite", "postgres"],
+    refused: "raw",
+    control: "raw allowed",
+  },
+  {
+    name: "a function name that is SQL",
+    run: (ex) =>
+      ex.selectFrom("posts").select("body").where((eb: AnyEB) => eb(eb.fn("1=1 or abs", [eb.ref("id")]), "=", 3))
+        .execute(),
+    refused: "raw",
+  },
+  {
+    name: "an aggregate function name that is SQL",
+    run: (ex) =>
+      ex.selectFrom("users").select((eb: AnyEB) =>
+        eb.fn.agg("(select max(body) from posts where tenant_id = 2) || max", [eb.ref("name")]).as("x")
+      ).execute(),
+    databases: ["sqlite", "postgres"],
+    refused: "raw",
+    control: "raw allowed",
+  },
+  {
+    name: "an explain format that is SQL",
+    run: (ex) =>
+      ex.selectFrom("posts").select("body").explain("text, analyze) delete from posts where $1::int > 0 --" as never),
+    databases: ["postgres"],
+    refused: "raw",
+    control: "raw allowed",
+  },
+  {
+    name: "a raw fragment ending in - before a negative literal",
+    run: (ex) =>
+      ex.selectFrom("posts").select(sql`1 -${sql.lit(-1)}`.as("x"))
+        .modifyEnd(sql`\n, title from posts where tenant_id <> ?`).execute(),
+    databases: ["sqlite"],
+    refused: "raw",
+    control: "raw allowed",
+  },
+  {
+    name: "a raw fragment hiding a quote in SQLite's [name]",
+    run: (ex) =>
+      ex.selectFrom("posts").select(sql`1 as [a'] union all select body from posts where ? --'`.as("y"))
+        .execute(),
+    databases: ["sqlite"],
+    refused: "raw",
+    control: "raw allowed",
+  },
 ];
 
 /** What tenant 1's attack left behind: its result, and tenant 2's rows and the uncovered tags afterwards. */
@@ -295,7 +392,8 @@ for (const attack of attacks) {
   }, attack.databases === undefined ? {} : { databases: attack.databases });
 
   suite.test(`shape attack (negative control, no plugin): ${attack.name}`, async ({ db, database }) => {
-    const { result, error, changed, tags } = await attempt(db, bare(db), attack, database);
+    const control = attack.control === "raw allowed" ? rls(db, { allowRawSql: true }) : bare(db);
+    const { result, error, changed, tags } = await attempt(db, control, attack, database);
     const leaked = changed || tags.includes(MARK) || attack.reveals?.(result) === true ||
       JSON.stringify(result ?? null, (_k, v) => typeof v === "bigint" ? String(v) : v).includes(MARK);
     assert.ok(leaked, `the attack did not reach tenant 2 without the plugin: ${String(error ?? "")}`);
