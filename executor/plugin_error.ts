@@ -377,7 +377,7 @@ export class PluginSchemaError extends KyseraError {
  * @param value Anything caught.
  * @returns `true` for a plugin schema error.
  *
- * @example
+ * @example Recognising a PluginSchemaError
  * ```ts
  * import assert from "node:assert/strict";
  * import { isPluginSchemaError } from "@kysera/kysera/executor";
