@@ -11,6 +11,7 @@
  *
  * Run it with `npm run example` (or `deno task example`).
  */
+import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { type Generated, Kysely, SqliteDialect } from "kysely";
 import { z } from "zod";
@@ -89,23 +90,21 @@ const comments = orm.createRepository({ tableName: "comments" });
 
 const ada = await users.create({ email: "ada@example.com", name: "Ada Lovelace" });
 const grace = await users.create({ email: "grace@example.com", name: "Grace Hopper" });
-console.log("users:", (await users.findAll()).map((u) => `${u.id} ${u.name}`).join(", "));
+assert.deepEqual((await users.findAll()).map((u) => u.name), ["Ada Lovelace", "Grace Hopper"]);
 
 // Input validation: the schema rejects the input before any SQL is sent.
-try {
-  await users.create({ email: "not-an-email", name: "" });
-} catch (error) {
-  if (!isValidationError(error)) throw error;
-  console.log(`validation: ${error.issues.length} issues (${error.issues.map((i) => i.path?.join(".")).join(", ")})`);
-}
+await assert.rejects(users.create({ email: "not-an-email", name: "" }), (error) => {
+  assert.ok(isValidationError(error));
+  assert.deepEqual(error.issues.map((i) => i.path?.join(".")), ["email", "name"]);
+  return true;
+});
 
 // A driver error comes out typed, naming the column.
-try {
-  await users.create({ email: "ada@example.com", name: "Ada again" });
-} catch (error) {
-  if (!isUniqueConstraintError(error)) throw error;
-  console.log(`typed error: ${error.name} (${error.code}) on ${error.table}(${error.columns?.join(", ")})`);
-}
+await assert.rejects(users.create({ email: "ada@example.com", name: "Ada again" }), (error) => {
+  assert.ok(isUniqueConstraintError(error));
+  assert.deepEqual([error.code, error.table, error.columns], ["UNIQUE_VIOLATION", "users", ["email"]]);
+  return true;
+});
 
 // Writing goes through a transaction; the nested savepoint fails alone.
 await transaction(executor, async (ctx) => {
@@ -118,7 +117,10 @@ await transaction(executor, async (ctx) => {
   await transaction(ctx, async (inner) => {
     await comments.bind(inner.db).create({ post_id: post.id, user_id: ada.id, body: "Thanks!" });
     throw new Error("changed my mind");
-  }).catch((error: Error) => console.log(`savepoint rolled back: ${error.message}`));
+  }).then(
+    () => assert.fail("the savepoint must fail"),
+    (error: Error) => assert.equal(error.message, "changed my mind"),
+  );
 });
 
 // A DAL query function: posts with their comment counts. The draft stays
@@ -131,16 +133,24 @@ const postsWithCounts = createQuery((ctx: DbContext<Blog>) =>
     .orderBy("p.id")
     .execute()
 );
-for (const row of await postsWithCounts(executor)) console.log(`post: ${row.title} (${row.comments} comments)`);
+const counts = (rows: { title: string; comments: number }[]) => rows.map((r) => [r.title, Number(r.comments)]);
+assert.deepEqual(counts(await postsWithCounts(executor)), [
+  ["Notes on the Analytical Engine", 1],
+  ["Compilers for everyone", 0],
+]);
 
 // Soft delete: the comment disappears from every query, joins included, and
 // comes back on request; timestamps were set on every write.
 const [comment] = await comments.findAll();
-console.log(`comment stamped: created ${comment!.created_at}`);
+assert.ok(comment!.created_at !== null && comment!.created_at !== undefined, "created_at is set");
 await comments.delete(comment!.id);
-for (const row of await postsWithCounts(executor)) console.log(`after delete: ${row.title} (${row.comments} comments)`);
+assert.deepEqual(counts(await postsWithCounts(executor)), [
+  ["Notes on the Analytical Engine", 0],
+  ["Compilers for everyone", 0],
+]);
 const kept = await withDeleted(() => comments.findAll());
-console.log(`still stored: ${kept.length} comment, deleted at ${kept[0]?.deleted_at}`);
+assert.equal(kept.length, 1);
+assert.ok(kept[0]!.deleted_at !== null, "the comment is only marked deleted");
 
 // Keyset pagination, one post a page, newest first.
 let after: string | undefined;
@@ -150,7 +160,7 @@ do {
   titles.push(...page.data.map((p) => p.title));
   after = page.nextCursor ?? undefined;
 } while (after !== undefined);
-console.log("newest first:", titles.join(" | "));
+assert.deepEqual(titles, ["Compilers for everyone", "Notes on the Analytical Engine"]);
 
 // Multi-tenant: every query on `notes` sees only the caller's tenant, writes
 // cannot forge or move a tenant, and every change is audited in the same
@@ -179,15 +189,15 @@ const as = (userId: string, tenantId: number) => ({ auth: { userId, tenantId, ro
 await rlsContext.runAsync(as("ada", 1), () => notes.create({ tenant_id: 1, body: "tenant 1's plan" }));
 await rlsContext.runAsync(as("grace", 2), () => notes.create({ tenant_id: 2, body: "tenant 2's secret" }));
 await rlsContext.runAsync(as("ada", 1), async () => {
-  console.log("tenant 1 sees:", (await notes.findAll()).map((n) => n.body).join(", "));
-  try {
-    await notes.create({ tenant_id: 2, body: "forged" });
-  } catch (error) {
-    if (!isRLSPolicyViolation(error)) throw error;
-    console.log(`forged insert refused: ${error.name}`);
-  }
+  assert.deepEqual((await notes.findAll()).map((n) => n.body), ["tenant 1's plan"]);
+  await assert.rejects(notes.create({ tenant_id: 2, body: "forged" }), (error) => isRLSPolicyViolation(error));
 });
 const trail = await auditReader(tenancyDb).getTableAuditLogs("notes");
-console.log("audit trail:", trail.map((e) => `${e.actor} ${e.operation} ${e.entityId}`).join("; "));
+assert.deepEqual(trail.map((e) => [e.actor, e.operation, e.entityId]), [["ada", "insert", "1"], [
+  "grace",
+  "insert",
+  "2",
+]]);
 
 await destroyExecutor(executor);
+console.log("example: every check passed");
