@@ -5,9 +5,46 @@
  *
  * @module
  */
-import { sql, type TableMetadata } from "kysely";
+import { sql } from "kysely";
 import { getDialect } from "../core/mod.ts";
 import { type AnyKysely, getRawDb, PluginSchemaError } from "../executor/mod.ts";
+
+/** A table the connection's queries see, with its columns. */
+interface VisibleTable {
+  readonly name: string;
+  readonly schema: string | undefined;
+  readonly columns: readonly { readonly name: string }[];
+}
+
+/**
+ * The tables the connection's unqualified names resolve to. PostgreSQL and
+ * MySQL are asked through `information_schema` for the search path's
+ * schemas or the current database only: Kysely's introspector reads every
+ * schema, which is slow on a large database and fails when another session
+ * drops a schema meanwhile. SQLite's introspector reads only its own file.
+ */
+async function visibleTables(raw: AnyKysely, dialect: string): Promise<VisibleTable[]> {
+  if (dialect !== "postgres" && dialect !== "mysql") {
+    return (await raw.introspection.getTables()).map((t) => ({ name: t.name, schema: t.schema, columns: t.columns }));
+  }
+  const scope = dialect === "postgres"
+    ? sql`table_schema = any(current_schemas(false))`
+    : sql`table_schema = database()`;
+  const { rows } = await sql<{ schema: string; name: string; column: string }>`select table_schema as ${
+    sql.ref("schema")
+  }, table_name as ${sql.ref("name")}, column_name as ${
+    sql.ref("column")
+  } from information_schema.columns where ${scope}`
+    .execute(raw);
+  const byTable = new Map<string, { name: string; schema: string; columns: { name: string }[] }>();
+  for (const row of rows) {
+    const key = `${row.schema}\u0000${row.name}`;
+    let table = byTable.get(key);
+    if (table === undefined) byTable.set(key, table = { name: row.name, schema: row.schema, columns: [] });
+    table.columns.push({ name: row.column });
+  }
+  return [...byTable.values()];
+}
 
 /** What one plugin needs from the database. */
 export interface SchemaRequirement {
@@ -30,19 +67,13 @@ export interface SchemaRequirement {
 export async function verifyTables(executor: AnyKysely, requirement: SchemaRequirement): Promise<void> {
   const raw = getRawDb(executor);
   const dialect = getDialect(raw);
-  let tables: TableMetadata[] = await raw.introspection.getTables();
-  if (dialect === "postgres") {
-    // The introspector lists every schema; queries see the search path's.
-    const { rows } = await sql<{ name: string }>`select unnest(current_schemas(false)) as name`.execute(raw);
-    const visible = new Set(rows.map((r) => r.name));
-    tables = tables.filter((t) => t.schema === undefined || visible.has(t.schema));
-  }
+  const tables = await visibleTables(raw, dialect);
   const fold = dialect !== "postgres";
   const same = (a: string, b: string): boolean => a === b || (fold && a.toLowerCase() === b.toLowerCase());
-  const find = (name: string): TableMetadata | undefined =>
+  const find = (name: string): VisibleTable | undefined =>
     tables.find((t) => t.name === name || `${t.schema}.${t.name}` === name) ??
       tables.find((t) => same(t.name, name) || same(`${t.schema}.${t.name}`, name));
-  const check = (table: TableMetadata, name: string): void => {
+  const check = (table: VisibleTable, name: string): void => {
     for (const column of requirement.columns) {
       if (!table.columns.some((c) => same(c.name, column))) {
         throw new PluginSchemaError({ plugin: requirement.plugin, problem: "missing-column", table: name, column });
