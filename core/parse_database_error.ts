@@ -67,11 +67,13 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
  * | {@linkcode DeadlockError} | 40P01 | 1213 | n/a (SQLite reports busy) |
  * | {@linkcode LockTimeoutError} | 55P03 | 1205, 3572 | 5, 6 and their extended codes |
  * | {@linkcode QueryTimeoutError} | 57014 | 1969, 3024 | n/a |
- * | {@linkcode ConnectionError} | class 08 (but 08P01), 57P01-57P03, 53300, class 28, 3D000, "Connection terminated" | 1040, 1044, 1045, 1049, 1053, 1927, 2002, 2003, 2006, 2013, `PROTOCOL_CONNECTION_LOST` | 14 (cannot open) |
+ * | {@linkcode ConnectionError} | class 08 (but 08P01), 57P01-57P03, 53300, class 28, 3D000, "Connection terminated", pg-pool's "timeout exceeded when trying to connect" | 1040, 1044, 1045, 1049, 1053, 1927, 2002, 2003, 2006, 2013, `PROTOCOL_CONNECTION_LOST`, "Can't add new command when connection is in closed state" | 14 (cannot open) |
  *
  * plus, on every dialect, the Node.js network codes (`ECONNREFUSED`,
- * `ECONNRESET`, `ETIMEDOUT`, ...). Messages are never parsed to classify;
- * they are parsed only to fill in names the driver puts nowhere else.
+ * `ECONNRESET`, `ETIMEDOUT`, ...). Messages are parsed to classify only
+ * for the few errors the drivers raise themselves with no code (quoted in
+ * the table); otherwise they are parsed only to fill in names the driver
+ * puts nowhere else.
  *
  * @param error Anything a driver threw.
  * @param dialect The dialect of the database that raised it; see {@linkcode getDialect}.
@@ -169,10 +171,13 @@ function fromPostgres(error: DriverError, message: string, cause: unknown): Data
   if (ErrorClass === undefined && sqlState !== undefined && sqlState !== "08P01" && /^(08|28)/.test(sqlState)) {
     ErrorClass = ConnectionError;
   }
-  // pg raises these itself, without a SQLSTATE, when the socket closes.
+  // pg raises these itself, without a SQLSTATE, when the socket closes;
+  // pg-pool raises the last one when no connection frees up within its
+  // `connectionTimeoutMillis` (an exhausted pool or an unreachable server).
   if (
     ErrorClass === undefined && sqlState === undefined &&
-    /^Connection terminated|^Client has encountered a connection error/.test(message)
+    /^Connection terminated|^Client has encountered a connection error|^timeout exceeded when trying to connect/
+      .test(message)
   ) {
     ErrorClass = ConnectionError;
   }
@@ -240,6 +245,14 @@ function fromMysql(error: DriverError, message: string, cause: unknown): Databas
   // same number for an unrelated InnoDB error (SQLSTATE HY000).
   if (errno === 4025 && error.sqlState === "23000") ErrorClass = CheckConstraintError;
   if (ErrorClass === undefined && code !== undefined && MYSQL_CONNECTION_CODES.has(code)) {
+    ErrorClass = ConnectionError;
+  }
+  // mysql2 raises this itself, with no code, for a statement sent on a
+  // connection that has already closed (killed by the server, lost, ended).
+  if (
+    ErrorClass === undefined && errno === undefined && code === undefined &&
+    /^Can't add new command when connection is in closed state/.test(message)
+  ) {
     ErrorClass = ConnectionError;
   }
   const names = ErrorClass === undefined ? {} : mysqlNames(errno, message);
