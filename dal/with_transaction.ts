@@ -22,6 +22,9 @@ let savepoints = 0;
  * - Inside a transaction (a transaction or a context of one): a savepoint, on
  *   every dialect. If `fn` throws, the work since the savepoint is rolled
  *   back alone and the error propagates; the outer transaction goes on.
+ * - If COMMIT fails (a deferred constraint, a serialization failure), the
+ *   transaction is rolled back, its connection goes back to the pool, and
+ *   the commit's error is thrown.
  * - If rolling back fails too, the original error is the one thrown; the
  *   rollback failure is attached to it as `rollbackError` when the error
  *   object allows it.
@@ -86,7 +89,18 @@ export async function transaction<DB, R>(
     await trx.rollback().execute().catch((rollbackError) => attach(error, rollbackError));
     throw error;
   }
-  await trx.commit().execute();
+  try {
+    await trx.commit().execute();
+  } catch (error) {
+    // COMMIT failed (a deferred constraint, a serialization failure): Kysely
+    // releases the connection only on its own abort error, so roll back to
+    // end the transaction (SQLite keeps it open after a failed COMMIT) and
+    // give the connection back to the pool.
+    if (!trx.isCommitted && !trx.isRolledBack) {
+      await trx.rollback().execute().catch((rollbackError) => attach(error, rollbackError));
+    }
+    throw error;
+  }
   return result;
 }
 
