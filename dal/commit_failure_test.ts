@@ -21,6 +21,7 @@ interface DB {
   codes: { code: number };
   parents: { id: number };
   children: { id: number; parent_id: number };
+  marks: { class: number; value: number };
 }
 
 const suite = dbSuite<DB>(import.meta, {
@@ -29,6 +30,7 @@ const suite = dbSuite<DB>(import.meta, {
       await sql`create table codes (code integer not null, constraint codes_code_key unique (code) deferrable initially deferred)`
         .execute(db);
       await sql`insert into codes (code) values (1)`.execute(db);
+      await sql`create table marks (class integer not null, value integer not null)`.execute(db);
     } else if (database === "sqlite") {
       await sql`create table parents (id integer primary key)`.execute(db);
       await sql`create table children (id integer primary key, parent_id integer not null
@@ -200,3 +202,50 @@ suite.test("transaction(): a failed COMMIT undoes the released savepoints' work 
     await on.close().catch(() => {});
   }
 }, { databases: FAULTY });
+
+suite.test(
+  "transaction(): SERIALIZABLE write skew failing at COMMIT leaks no connection (×50)",
+  async ({ db, database }) => {
+    // PostgreSQL docs' write-skew shape: each transaction reads the class the
+    // other writes. The other commits first, after both inserts, so this
+    // transaction's own statements all succeed and its COMMIT fails (40001).
+    const on = await target(db, database);
+    try {
+      for (let n = 1; n <= 50; n++) {
+        const other = await db.startTransaction().setIsolationLevel("serializable").execute();
+        let workDone = false;
+        try {
+          const error = await within(
+            rejection(transaction(on.db, async (ctx) => {
+              await ctx.db.selectFrom("marks").where("class", "=", 1).select("value").execute();
+              await other.selectFrom("marks").where("class", "=", 2).select("value").execute();
+              await other.insertInto("marks").values({ class: 1, value: n }).execute();
+              await ctx.db.insertInto("marks").values({ class: 2, value: n }).execute();
+              await other.commit().execute();
+              workDone = true;
+            }, { isolationLevel: "serializable" })),
+            5_000,
+            `write skew ${n}`,
+          );
+          assert.equal(workDone, true, `the failure came before COMMIT: ${error}`);
+          assert.equal((error as { code?: unknown }).code, "40001", String(error));
+        } finally {
+          if (!other.isCommitted && !other.isRolledBack) await other.rollback().execute();
+        }
+      }
+      assertPoolClean(on.pool);
+      // Only the transactions that committed first left rows.
+      const rows = await within(
+        on.db.selectFrom("marks").select(["class"]).select((eb) => eb.fn.countAll<string>().as("n")).groupBy("class")
+          .orderBy("class").execute(),
+        5_000,
+        "the following query",
+      );
+      assert.deepEqual(plainRows(rows).map((r) => ({ class: r.class, n: Number(r.n) })), [{ class: 1, n: 50 }]);
+      await on.close();
+    } finally {
+      await on.close().catch(() => {});
+    }
+  },
+  { databases: ["postgres"] },
+);
