@@ -35,7 +35,7 @@ import Cursor from "pg-cursor";
 import { createPool } from "mysql2";
 import mysqlPromise from "mysql2/promise";
 import type { DialectName } from "../core/mod.ts";
-import { wrapSyncSqlite } from "../dialects/mod.ts";
+import { guardPostgresPool, wrapSyncSqlite } from "../dialects/mod.ts";
 
 /** A database server the tests run on. */
 export type TestDatabase = "sqlite" | "postgres" | "mariadb";
@@ -256,7 +256,9 @@ async function openIsolated(database: TestDatabase, name: string): Promise<Isola
         open: () =>
           new Kysely({
             dialect: new PostgresDialect({
-              pool: new pg.Pool({ connectionString: POSTGRES_URL, options: `-c search_path=${name}`, max: 4 }),
+              pool: guardPostgresPool(
+                new pg.Pool({ connectionString: POSTGRES_URL, options: `-c search_path=${name}`, max: 4 }),
+              ),
               cursor: Cursor,
             }),
           }),

@@ -3,6 +3,9 @@
  *
  * - {@linkcode wrapSyncSqlite}: Kysely's `SqliteDialect` on `node:sqlite`
  *   (Deno, Node 22+) or `bun:sqlite` (Bun), where `better-sqlite3` does not load.
+ * - {@linkcode guardPostgresPool}: a `pg.Pool` whose backend killed between two
+ *   statements of a transaction rejects the next statement instead of crashing
+ *   the process.
  *
  * @example SQLite in Deno
  * ```ts
@@ -19,4 +22,5 @@
  *
  * @module
  */
+export * from "./guard_postgres_pool.ts";
 export * from "./sync_sqlite.ts";
