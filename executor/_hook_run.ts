@@ -9,6 +9,7 @@ import { wrapPluginError } from "./plugin_error.ts";
 import { isWrite, operationOf, targetOf } from "./query_tree.ts";
 import { kyselyWithExecutor } from "./_kysely_internals.ts";
 import type { Family } from "./_family.ts";
+import { isConnectionError, isKyseraError, parseDatabaseError } from "../core/mod.ts";
 
 export interface Deferred<T> {
   readonly promise: Promise<T>;
@@ -118,6 +119,12 @@ export class HookRun {
 
   #wrapError(error: unknown, plugin: KyseraPlugin, hook: "aroundQuery" | "aroundWrite", table?: string): unknown {
     if (typeof error === "object" && error !== null && this.#fromStatement.has(error)) return error;
+    // A plugin's own statement on this connection that deadlocked, failed to
+    // serialize, timed out on a lock or lost the connection: the caller's
+    // transaction is in the same state as if its own statement had, so the
+    // driver's error passes through as raised, for the caller (and a retry)
+    // to classify as it would the statement's own.
+    if (this.#transient(error)) return error;
     const operation = this.#operation;
     return wrapPluginError(error, {
       plugin: plugin.name,
@@ -125,6 +132,13 @@ export class HookRun {
       ...(operation === undefined ? {} : { operation }),
       ...(table === undefined ? {} : { table }),
     });
+  }
+
+  #transient(error: unknown): boolean {
+    const dialect = this.#family.dialect;
+    if (dialect === undefined || typeof error !== "object" || error === null || isKyseraError(error)) return false;
+    const parsed = parseDatabaseError(error, dialect);
+    return (parsed as { transient?: boolean }).transient === true || isConnectionError(parsed);
   }
 
   async #query(i: number): Promise<QueryResult<unknown>> {
