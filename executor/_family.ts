@@ -21,6 +21,8 @@ export class Family {
   readonly scopers: readonly KyseraPlugin[];
   readonly around: readonly KyseraPlugin[];
   readonly aroundQuery: readonly KyseraPlugin[];
+  /** The plugins with an `onTransaction` hook. */
+  readonly observers: readonly KyseraPlugin[];
   /** Whether connections are tracked for their transaction state (a hook needs it). */
   readonly tracking: boolean;
   readonly rawPolicies: readonly KyseraPlugin[];
@@ -88,7 +90,8 @@ export class Family {
     this.scopers = plugins.filter((p) => p.scopeRows !== undefined);
     this.around = plugins.filter((p) => p.aroundWrite !== undefined);
     this.aroundQuery = plugins.filter((p) => p.aroundQuery !== undefined);
-    this.tracking = this.around.length + this.aroundQuery.length > 0;
+    this.observers = plugins.filter((p) => p.onTransaction !== undefined);
+    this.tracking = this.around.length + this.aroundQuery.length + this.observers.length > 0;
     this.rawPolicies = plugins.filter((p) => p.rawSql !== undefined && p.rawSql !== "allow");
     this.#contextual = plugins.filter((p) => p.context !== undefined);
     this.buildHooks = this.transformers.length + this.rawPolicies.length > 0;

@@ -7,8 +7,9 @@
  * 2. {@linkcode builderOf}: a query builder over a given node (for
  *    `interceptQuery`, which hands plugins a builder of the whole statement).
  * 3. {@linkcode transactionStatements}: the SQL Kysely's drivers send to
- *    begin and end a transaction (the executor learns a connection's
- *    transaction state from them).
+ *    begin and end a transaction, set its isolation level and handle
+ *    savepoints (the executor learns a connection's transaction state, and
+ *    reports `onTransaction` events, from them).
  *
  * (Pagination's prebuilt ORDER BY items are a fourth, in `core/`, which may
  * import no other layer: it is checked at run time there, with a fallback to
@@ -121,13 +122,32 @@ export function builderOf(node: RootOperationNode, queryId: QueryId): NodeSource
 
 /**
  * The raw statements Kysely's built-in drivers send on a connection to
- * begin (`begin`, MySQL's `start transaction ...`) and to end (`commit`,
- * `rollback`; `rollback to savepoint` keeps the transaction open) a
- * transaction. Kysely's `Driver` interface is public, but what its built-in
- * drivers send is not: the executor reads a connection's transaction state
- * from these statements (see `_transaction_state.ts`).
+ * begin (`begin`, PostgreSQL's `start transaction isolation level ...`) and
+ * to end (`commit`, `rollback`; `rollback to savepoint` keeps the
+ * transaction open) a transaction, to set the next transaction's isolation
+ * level (MySQL's `set transaction isolation level ...`, sent before
+ * `begin`), and the savepoint commands (`savepoint`, `release [savepoint]`,
+ * `rollback to [savepoint]`; Kysely's drivers and hand-written SQL alike).
+ * Kysely's `Driver` interface is public, but what its built-in drivers send
+ * is not: the executor reads a connection's transaction state from these
+ * statements (see `_transaction_state.ts`). `savepoint`, `release` and
+ * `rollbackTo` capture the savepoint's name (quoted or not), `isolation`
+ * the isolation level.
  */
-export const transactionStatements: { readonly begin: RegExp; readonly end: RegExp } = Object.freeze({
+export const transactionStatements: {
+  readonly begin: RegExp;
+  readonly end: RegExp;
+  readonly setTransaction: RegExp;
+  readonly savepoint: RegExp;
+  readonly release: RegExp;
+  readonly rollbackTo: RegExp;
+  readonly isolation: RegExp;
+} = Object.freeze({
   begin: /^\s*(?:begin|start\s+transaction)\b/i,
   end: /^\s*(?:commit|end|rollback(?!\s+to\b))\b/i,
+  setTransaction: /^\s*set\s+transaction\b/i,
+  savepoint: /^\s*savepoint\s+(\S+)\s*;?\s*$/i,
+  release: /^\s*release\s+(?:savepoint\s+)?(\S+)\s*;?\s*$/i,
+  rollbackTo: /^\s*rollback\s+(?:work\s+|transaction\s+)?to\s+(?:savepoint\s+)?(\S+)\s*;?\s*$/i,
+  isolation: /\bisolation\s+level\s+(read\s+uncommitted|read\s+committed|repeatable\s+read|serializable|snapshot)\b/i,
 });

@@ -95,3 +95,47 @@ Deno.test("Kysely internals: the SQL Kysely's drivers send to begin and end a tr
     assert.ok(!transactionStatements.begin.test(sql) && !transactionStatements.end.test(sql), sql);
   }
 });
+
+Deno.test("Kysely internals: the savepoint and set-transaction SQL Kysely's drivers send", async () => {
+  const dir = new URL("../node_modules/kysely/dist/esm/dialect/", import.meta.url);
+  const patterns = {
+    savepoint: transactionStatements.savepoint,
+    rollbackToSavepoint: transactionStatements.rollbackTo,
+    releaseSavepoint: transactionStatements.release,
+  };
+  const quotes: Record<string, string> = { postgres: '"', mysql: "`", sqlite: '"' };
+  let seen = 0;
+  for (const dialect of ["postgres", "mysql", "sqlite"]) {
+    const source = await Deno.readTextFile(new URL(`${dialect}/${dialect}-driver.js`, dir));
+    for (const [method, pattern] of Object.entries(patterns)) {
+      const start = source.indexOf(`async ${method}(`);
+      const body = source.slice(start, source.indexOf("\n    }\n", start));
+      const command = /parseSavepointCommand\('([^']*)'/.exec(body)?.[1];
+      assert.ok(command !== undefined, `${dialect} ${method}`);
+      // parseSavepointCommand(command, name) is `${command} ` and the quoted name.
+      const q = quotes[dialect]!;
+      const sql = `${command} ${q}sp_1${q}`;
+      assert.equal(pattern.exec(sql)?.[1], `${q}sp_1${q}`, sql);
+      assert.ok(!transactionStatements.begin.test(sql) && !transactionStatements.end.test(sql), sql);
+      seen++;
+    }
+    if (dialect === "mysql") {
+      // `set transaction ${parts.join(', ')}`, parts: `isolation level ${level}`, the access mode.
+      const start = source.indexOf("async beginTransaction(");
+      const body = source.slice(start, source.indexOf("\n    }\n", start));
+      assert.match(body, /`set transaction \$\{parts\.join\(', '\)\}`/);
+      assert.match(body, /`isolation level \$\{settings\.isolationLevel\}`/);
+      const sql = "set transaction isolation level repeatable read, read only";
+      assert.ok(transactionStatements.setTransaction.test(sql));
+      assert.equal(transactionStatements.isolation.exec(sql)?.[1], "repeatable read");
+    }
+  }
+  assert.equal(seen, 9);
+  const pgBegin = "start transaction isolation level read committed read write";
+  assert.equal(transactionStatements.isolation.exec(pgBegin)?.[1], "read committed");
+  // What hand-written SQL sends (the DAL, the audit plugin).
+  assert.equal(transactionStatements.savepoint.exec('savepoint "kysera_sp_1"')?.[1], '"kysera_sp_1"');
+  assert.equal(transactionStatements.release.exec("release savepoint kysera_audit")?.[1], "kysera_audit");
+  assert.equal(transactionStatements.rollbackTo.exec("rollback to savepoint `x`")?.[1], "`x`");
+  assert.ok(!transactionStatements.savepoint.test("select 1"));
+});

@@ -98,7 +98,7 @@ export class KyseraQueryExecutor implements QueryExecutor {
     const f = this.#family;
     // A bound executor's connection is the one its transaction (or hook) already holds.
     if (this.#bound) {
-      if (f.tracking) return this.#inner.provideConnection((connection) => consumer(track(connection)));
+      if (f.tracking) return this.#inner.provideConnection((connection) => consumer(track(connection, f.observers)));
       return this.#inner.provideConnection(consumer);
     }
     if (f.openScopes > 0 && f.outsideTransaction !== "allow") {
@@ -114,7 +114,7 @@ export class KyseraQueryExecutor implements QueryExecutor {
     // Kysely begins and ends transactions on the connections handed out
     // here: tracked, so hooks learn whether a transaction is open.
     return this.#inner.provideConnection((connection) =>
-      enterScope(f, () => consumer(f.tracking ? track(connection) : connection))
+      enterScope(f, () => consumer(f.tracking ? track(connection, f.observers) : connection))
     );
   }
 
@@ -194,7 +194,8 @@ export class KyseraQueryExecutor implements QueryExecutor {
    */
   #hooked<R>(compiled: CompiledQuery<R>): Promise<QueryResult<R>> {
     return this.#inner.provideConnection((connection) =>
-      new HookRun(this.#inner, this.#family, this.#rewrap, compiled, track(connection)).run() as Promise<QueryResult<R>>
+      new HookRun(this.#inner, this.#family, this.#rewrap, compiled, track(connection, this.#family.observers))
+        .run() as Promise<QueryResult<R>>
     );
   }
 
@@ -206,7 +207,7 @@ export class KyseraQueryExecutor implements QueryExecutor {
     const started = deferred<TrackedConnection>();
     const finished = deferred<void>();
     const hooks = this.#inner.provideConnection((connection) => {
-      const tracked = track(connection);
+      const tracked = track(connection, this.#family.observers);
       return new HookRun(this.#inner, this.#family, this.#rewrap, compiled, tracked, () => {
         started.resolve(tracked);
         return finished.promise.then(() => ({ rows: [] }));

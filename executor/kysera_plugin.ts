@@ -268,6 +268,44 @@ export interface RawSqlInfo<C = unknown> {
   readonly context: C | undefined;
 }
 
+/** What a transaction statement did: see {@linkcode TransactionEvent}. */
+export type TransactionEventKind = "begin" | "savepoint" | "release" | "rollback-to" | "commit" | "rollback";
+
+/**
+ * One transaction statement, as `KyseraPlugin.onTransaction` sees it, after
+ * it ran (or failed).
+ */
+export interface TransactionEvent<C = unknown> {
+  /** What the statement does. */
+  readonly kind: TransactionEventKind;
+  /**
+   * The transaction's id: one per top-level transaction (unique in the
+   * process); its savepoints carry it too.
+   */
+  readonly transactionId: number;
+  /**
+   * 0 for the transaction's `begin`, `commit` and `rollback`; for a
+   * savepoint command, the savepoint's depth (1 for the outermost).
+   */
+  readonly depth: number;
+  /**
+   * The isolation level (`"serializable"`, `"read committed"`, ...) when one
+   * was set for the transaction (PostgreSQL's `start transaction isolation
+   * level ...`, MySQL's `set transaction isolation level ...` before `begin`).
+   */
+  readonly isolationLevel: string | undefined;
+  /** The savepoint's name, for savepoint commands. */
+  readonly savepoint: string | undefined;
+  /** The statement as sent. */
+  readonly sql: string;
+  /** How long the statement took, in milliseconds. */
+  readonly durationMs: number;
+  /** The statement's error when it failed (e.g. a COMMIT refused by a deferred constraint); `undefined` otherwise. */
+  readonly error: unknown;
+  /** The value of the plugin's context, if it has one. */
+  readonly context: C | undefined;
+}
+
 /**
  * A Kysera plugin. Every member but `name` is optional; a plugin uses the
  * hooks it needs.
@@ -383,6 +421,41 @@ export interface KyseraPlugin<C = unknown> {
     execution: QueryExecution<C>,
     next: () => Promise<QueryResult<unknown>>,
   ): Promise<QueryResult<unknown>>;
+
+  /**
+   * Sees every transaction statement of the executor and of everything
+   * derived from it, on every dialect, after it ran: `begin` (also with an
+   * isolation level), `savepoint`, `release`, `rollback-to`, `commit` and
+   * `rollback`, whether sent by `transaction()`, `startTransaction()` and its
+   * savepoints, the DAL's `transaction()`, a `begin` sent through
+   * `connection()`, or a plugin's own statements. Statements Kysely never sees
+   * (MySQL's implicit commit after DDL) and savepoint commands outside a
+   * transaction Kysera saw open are not reported. The hook is synchronous
+   * (a returned promise is not awaited) and costs nothing when no plugin has
+   * it.
+   *
+   * A hook that throws: every other hook still sees the event, then the
+   * first error is thrown as a `PluginError` (hook `"onTransaction"`) from
+   * the statement, unless the statement failed (its own error is thrown).
+   * The statement's effect stands, except after `begin`: the transaction is
+   * rolled back first (and a `rollback` reported), so a throwing hook never
+   * leaves one open. After a `commit` the transaction is committed though
+   * the call throws, and the `rollback` Kysely then sends is not sent.
+   *
+   * @example Counting open transactions
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import type { KyseraPlugin, TransactionEvent } from "@kysera/kysera/executor";
+   *
+   * const events: TransactionEvent[] = [];
+   * const watcher: KyseraPlugin = {
+   *   name: "tx-watcher",
+   *   onTransaction: (event) => void events.push(event),
+   * };
+   * assert.equal(watcher.name, "tx-watcher");
+   * ```
+   */
+  onTransaction?(event: TransactionEvent<C>): void;
 
   /** Kysely's own plugin hook, run on the tree before the Kysera hooks. */
   transformQuery?: KyselyPlugin["transformQuery"];

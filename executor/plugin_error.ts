@@ -10,6 +10,7 @@ export type PluginHook =
   | "onWrite"
   | "aroundWrite"
   | "aroundQuery"
+  | "onTransaction"
   | "transformQuery"
   | "transformResult";
 
