@@ -10,6 +10,7 @@ import { Family } from "./_family.ts";
 
 interface DB extends BaseDB {
   codes: { code: number };
+  children: { id: number; parent_id: number };
 }
 
 const suite = dbSuite<DB>(import.meta, {
@@ -21,6 +22,10 @@ const suite = dbSuite<DB>(import.meta, {
       await sql`create table codes (code integer not null, constraint codes_code_key unique (code) deferrable initially deferred)`
         .execute(db);
       await sql`insert into codes (code) values (1)`.execute(db);
+    } else if (database === "sqlite") {
+      await sql`create table parents (id integer primary key)`.execute(db);
+      await sql`create table children (id integer primary key, parent_id integer not null
+        references parents (id) deferrable initially deferred)`.execute(db);
     }
   },
 });
@@ -225,6 +230,23 @@ suite.test("onTransaction: a COMMIT refused by a deferred unique constraint repo
   const count = await db.selectFrom("codes").select(sql<number>`count(*)`.as("n")).executeTakeFirstOrThrow();
   assert.equal(Number(count.n), 1);
 }, { databases: ["postgres"] }); // Only PostgreSQL has deferrable unique constraints.
+
+suite.test(
+  "onTransaction: a COMMIT refused by a deferred foreign key (SQLite keeps the transaction open)",
+  async (ctx) => {
+    const { plugin, events, rows } = recorder();
+    const db = await createExecutor(ctx.db, [plugin]);
+    const error = await rejection(
+      transaction(db, (t) => t.db.insertInto("children").values({ id: 1, parent_id: 9 }).execute()),
+    );
+    // The DAL rolls back after the failed COMMIT: reported with the same transaction.
+    assert.deepEqual(rows(), [["begin", 1, 0], ["commit", 1, 0, "error"], ["rollback", 1, 0]]);
+    assert.equal(events[1]!.error, error);
+    await db.transaction().execute((trx) => trx.selectFrom("children").selectAll().execute());
+    assert.deepEqual(rows().slice(3), [["begin", 2, 0], ["commit", 2, 0]]);
+  },
+  { databases: ["sqlite"] },
+); // Deferred foreign keys: SQLite (PostgreSQL's deferred case is above; MariaDB has none).
 
 suite.test("onTransaction: a hook that throws after begin rolls the transaction back", async (ctx) => {
   const { plugin: watcher, rows } = recorder();
