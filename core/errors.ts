@@ -74,7 +74,10 @@ export type KyseraErrorCode =
   | "RLS_CONTEXT_MISSING"
   | "RLS_NATIVE_UNSAFE"
   | "UNAUDITABLE_WRITE"
-  | "AUDIT_RESTORE";
+  | "AUDIT_RESTORE"
+  | "RETRY_IN_TRANSACTION"
+  | "COMMIT_OUTCOME_UNKNOWN"
+  | "AFTER_COMMIT_FAILED";
 
 /** The codes of {@linkcode DatabaseError} and its subclasses. */
 export type DatabaseErrorCode =
