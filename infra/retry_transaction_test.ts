@@ -65,19 +65,27 @@ async function underFakeTime<R>(
     toFake: ["setTimeout", "clearTimeout", "Date"],
     shouldClearNativeTimers: true, // pg.Pool clears an idle timer set before the install
   });
-  // Drivers set timers of their own (pg.Pool's idle timeout): count only
-  // the backoff timers, those set from retry_transaction.ts.
+  // Drivers set timers of their own (pg.Pool's idle timeout): watch only
+  // the backoff timers, those set from retry_transaction.ts, until they
+  // fire or are cleared.
   const fakeSetTimeout = globalThis.setTimeout;
-  const ours: unknown[] = [];
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-    const id = fakeSetTimeout(...args);
-    if (new Error().stack?.includes("/infra/retry_transaction.ts:")) ours.push(id);
+  const fakeClearTimeout = globalThis.clearTimeout;
+  const pending = new Set<unknown>();
+  let backoffTimers = 0;
+  globalThis.setTimeout = ((callback: () => void, ms?: number) => {
+    if (!new Error().stack?.includes("/infra/retry_transaction.ts:")) return fakeSetTimeout(callback, ms);
+    backoffTimers++;
+    const id = fakeSetTimeout(() => {
+      pending.delete(id);
+      callback();
+    }, ms);
+    pending.add(id);
     return id;
   }) as typeof setTimeout;
-  const live = (): number => {
-    const timers = (clock as unknown as { timers?: Record<string, unknown> }).timers ?? {};
-    return ours.filter((id) => String((id as { id?: unknown })?.id ?? id) in timers).length;
-  };
+  globalThis.clearTimeout = ((id: unknown) => {
+    pending.delete(id);
+    fakeClearTimeout(id as number);
+  }) as typeof clearTimeout;
   const random = Math.random;
   if (options.random !== undefined) Math.random = () => options.random!;
   try {
@@ -112,7 +120,7 @@ async function underFakeTime<R>(
       });
     }
     const outcome = await settled;
-    return { outcome, retries, timersLeft: live(), backoffTimers: ours.length };
+    return { outcome, retries, timersLeft: pending.size, backoffTimers };
   } finally {
     Math.random = random;
     clock.uninstall();
