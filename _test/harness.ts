@@ -24,9 +24,11 @@ import {
   type CompiledQuery,
   type ControlledTransaction,
   type CreateTableBuilder,
+  type DatabaseConnection,
   Kysely,
   MysqlDialect,
   PostgresDialect,
+  type QueryResult,
   sql,
   SqliteDialect,
 } from "kysely";
@@ -356,6 +358,22 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new assert.AssertionError({ message: "Expected the promise to reject, but it resolved" });
+}
+
+/**
+ * Records the SQL of every statement sent on `db`'s connections until
+ * `stop()`, plugins' own statements included (what `captureSql` cannot see:
+ * it records the queries of one Kysely view only).
+ */
+export async function recordStatements<DB>(db: Kysely<DB>): Promise<{ sql: string[]; stop(): void }> {
+  const proto = await db.getExecutor().provideConnection((c) => Promise.resolve(Object.getPrototypeOf(c)));
+  const original = proto.executeQuery as DatabaseConnection["executeQuery"];
+  const sent: string[] = [];
+  proto.executeQuery = function (this: DatabaseConnection, query: CompiledQuery): Promise<QueryResult<unknown>> {
+    sent.push(query.sql.replace(/\s+/g, " ").trim());
+    return original.call(this, query);
+  };
+  return { sql: sent, stop: () => void (proto.executeQuery = original) };
 }
 
 /**

@@ -48,16 +48,7 @@ export interface KyseraErrorOptions {
  * ```
  */
 export type KyseraErrorCode =
-  | "DATABASE_ERROR"
-  | "UNIQUE_VIOLATION"
-  | "FOREIGN_KEY_VIOLATION"
-  | "NOT_NULL_VIOLATION"
-  | "CHECK_VIOLATION"
-  | "SERIALIZATION_FAILURE"
-  | "DEADLOCK"
-  | "LOCK_TIMEOUT"
-  | "QUERY_TIMEOUT"
-  | "CONNECTION_ERROR"
+  | DatabaseErrorCode
   | "NOT_FOUND"
   | "INVALID_CURSOR"
   | "PLUGIN_ERROR"

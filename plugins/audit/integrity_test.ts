@@ -5,7 +5,14 @@
 import assert from "node:assert/strict";
 import type { CompiledQuery, DatabaseConnection, QueryResult } from "kysely";
 import { type Kysely, sql } from "kysely";
-import { addIdColumn, dbSuite, plainRows, rejection, type TestDatabase } from "../../_test/harness.ts";
+import {
+  addIdColumn,
+  dbSuite,
+  plainRows,
+  recordStatements,
+  rejection,
+  type TestDatabase,
+} from "../../_test/harness.ts";
 import { allowRawSql, createExecutorSync, isRawSqlRefusedError } from "../../executor/mod.ts";
 import { createORM } from "../../repository/mod.ts";
 import { auditPlugin, auditReader, createAuditTable, isAuditRestoreError, isUnauditableWriteError } from "./mod.ts";
@@ -304,18 +311,6 @@ suite.test("auditPlugin does not break orm.createRepository((executor) => ...)",
   const named = orm.createRepository((executor) => ({ tableName: "posts", executor }));
   assert.equal((await named.getAuditHistory(1)).length, 1);
 });
-
-/** The SQL of every statement sent on `db`'s connections until `stop()` (the plugin's own included). */
-async function recordStatements(db: Kysely<DB>): Promise<{ sql: string[]; stop(): void }> {
-  const proto = await db.getExecutor().provideConnection((c) => Promise.resolve(Object.getPrototypeOf(c)));
-  const original = proto.executeQuery as DatabaseConnection["executeQuery"];
-  const sent: string[] = [];
-  proto.executeQuery = function (this: DatabaseConnection, query: CompiledQuery): Promise<QueryResult<unknown>> {
-    sent.push(query.sql.replace(/\s+/g, " ").trim());
-    return original.call(this, query);
-  };
-  return { sql: sent, stop: () => void (proto.executeQuery = original) };
-}
 
 suite.test("an audited upsert locks its keys and reads the rows it may update: its statements", async ({ db, database }) => {
   const x = createExecutorSync(db, [auditPlugin({ tables: ["posts"] })]);

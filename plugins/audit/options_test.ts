@@ -1,7 +1,7 @@
 /** The audit plugin's options and SQL as a user meets them (issue 15): checked tables, the tenant callback, one RETURNING *. */
 import assert from "node:assert/strict";
-import type { CompiledQuery, DatabaseConnection, Generated, Kysely, QueryResult } from "kysely";
-import { addIdColumn, dbSuite, rejection, type TestDatabase } from "../../_test/harness.ts";
+import type { Generated, Kysely } from "kysely";
+import { addIdColumn, dbSuite, recordStatements, rejection, type TestDatabase } from "../../_test/harness.ts";
 import { createExecutor, createExecutorSync, isPluginError, isPluginSchemaError } from "../../executor/mod.ts";
 import { createORM } from "../../repository/mod.ts";
 import { type AuditLogTable, auditPlugin, auditReader, createAuditTable } from "./mod.ts";
@@ -21,18 +21,6 @@ async function tables(db: Kysely<any>, database: TestDatabase): Promise<void> {
 }
 
 const suite = dbSuite<DB>(import.meta, { tables });
-
-/** Records the SQL of every statement sent on `db`'s connections until `stop()`. */
-async function recordStatements(db: Kysely<DB>): Promise<{ sql: string[]; stop(): void }> {
-  const proto = await db.getExecutor().provideConnection((c) => Promise.resolve(Object.getPrototypeOf(c)));
-  const original = proto.executeQuery as DatabaseConnection["executeQuery"];
-  const sent: string[] = [];
-  proto.executeQuery = function (this: DatabaseConnection, query: CompiledQuery): Promise<QueryResult<unknown>> {
-    sent.push(query.sql.replace(/\s+/g, " ").trim());
-    return original.call(this, query);
-  };
-  return { sql: sent, stop: () => void (proto.executeQuery = original) };
-}
 
 suite.test("auditPlugin({ tables }) with a misspelt table fails at createExecutor, not silently", async ({ db }) => {
   const error = await rejection(createExecutor(db, [auditPlugin({ tables: ["post" as "posts"] })]));
